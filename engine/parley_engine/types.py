@@ -61,14 +61,14 @@ class AudioChunk:
     sample_rate_hz: sampling rate of ``samples``.
     start_sample: index of samples[0] within the request's whole stream.
     utterance_index: which text chunk (sentence or clause) this audio belongs to.
-    is_last: True on the final chunk of the request.
+
+    The stream's end is the iterator's end (no chunk is held back to mark the last one).
     """
 
     samples: FloatArray
     sample_rate_hz: int
     start_sample: int
     utterance_index: int
-    is_last: bool = False
 
     @property
     def duration_ms(self) -> float:

@@ -1,0 +1,217 @@
+"""The Engine facade: load voices once, then stream any number of requests concurrently."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from .errors import AssetError, EmptyTextError, InputError, TextTooLongError, UnknownVoiceError
+from .text import TextChunk, normalize, plan_chunks
+from .types import AudioChunk, CancelToken, SpeakSettings, VoiceInfo
+from .voices.base import Voice
+
+__all__ = ["Engine", "StreamPlan"]
+
+log = logging.getLogger("parley.engine")
+
+FloatArray = npt.NDArray[np.float32]
+
+#: Frames decoded per decoder call: a small first chunk so audio leaves early, then larger ones
+#: (fewer calls, less context overhead) that still finish long before the audio already sent plays out.
+DECODE_SCHEDULE_FRAMES = (6, 24, 96, 192)
+LEAD_FRAMES = 0  # frames kept before the first frame with speech
+TAIL_FRAMES = 2  # frames kept after the last frame with speech (release of the last phoneme)
+FADE_MS = 2.5  # fade-in/out at the trimmed edges, so no cut ever clicks
+
+
+@dataclass(frozen=True)
+class StreamPlan:
+    """What a request will speak: the voice and its text chunks (for inspection and tests)."""
+
+    voice: Voice
+    chunks: list[TextChunk]
+    settings: SpeakSettings
+
+
+def _available_voices() -> dict[str, type[Voice]]:
+    from .voices.hibari import HibariVoice
+
+    return {"heart": HibariVoice}
+
+
+class Engine:
+    """Loads voices once and streams audio for text.
+
+        engine = Engine.load()                 # every voice whose assets are installed
+        engine.warmup()                        # compile kernels, prime ONNX sessions
+        for chunk in engine.stream("Hello there.", voice="heart"):
+            play(chunk.samples)                # float32 mono, chunk.sample_rate_hz
+
+    Thread-safe: the loaded weights are shared and immutable; each ``stream`` owns its state, so
+    many streams can be iterated concurrently from different threads.
+    """
+
+    MAX_TEXT_CHARS = 20_000
+
+    def __init__(self, voices: dict[str, Voice], *, default_voice: str | None = None) -> None:
+        if not voices:
+            raise AssetError("no voice could be loaded")
+        self._voices = dict(voices)
+        self.default_voice = default_voice or next(iter(self._voices))
+        if self.default_voice not in self._voices:
+            raise UnknownVoiceError(f"default voice {self.default_voice!r} is not loaded", field="voice")
+        self.missing: dict[str, str] = {}
+        self._warm = False
+        self._warm_lock = threading.Lock()
+
+    @classmethod
+    def load(cls, voices: Sequence[str] | None = None, *, threads: int = 1) -> Engine:
+        """Load the named voices (None: every known voice whose assets are installed).
+
+        A named voice that cannot be loaded raises AssetError; with ``voices=None`` the voices that
+        fail are skipped and listed in ``engine.missing`` (id → reason).
+        """
+        known = _available_voices()
+        wanted = list(known) if voices is None else list(voices)
+        loaded: dict[str, Voice] = {}
+        missing: dict[str, str] = {}
+        for vid in wanted:
+            if vid not in known:
+                raise UnknownVoiceError(f"unknown voice {vid!r}; known voices: {', '.join(sorted(known))}", field="voice")
+            try:
+                t0 = time.perf_counter()
+                loaded[vid] = known[vid](threads=threads)  # type: ignore[call-arg]
+                log.info("loaded voice %s in %.0f ms", vid, 1e3 * (time.perf_counter() - t0))
+            except AssetError as e:
+                if voices is not None:
+                    raise
+                missing[vid] = e.message
+                log.warning("voice %s not available: %s", vid, e.message)
+        engine = cls(loaded)
+        engine.missing = missing
+        return engine
+
+    # -- catalogue --------------------------------------------------------------------------------
+    def voices(self) -> list[VoiceInfo]:
+        return [v.info for v in self._voices.values()]
+
+    def voice(self, voice_id: str | None = None) -> Voice:
+        vid = self.default_voice if voice_id is None else voice_id
+        try:
+            return self._voices[vid]
+        except (KeyError, TypeError):
+            raise UnknownVoiceError(
+                f"unknown voice {vid!r}; available: {', '.join(sorted(self._voices))}", field="voice"
+            ) from None
+
+    def sample_rate_hz(self, voice_id: str | None = None) -> int:
+        return self.voice(voice_id).sample_rate_hz
+
+    def warmup(self) -> None:
+        """Compile kernels and prime every voice's sessions on real shapes (idempotent)."""
+        with self._warm_lock:
+            if self._warm:
+                return
+            for v in self._voices.values():
+                v.warmup()
+            self._warm = True
+
+    # -- synthesis --------------------------------------------------------------------------------
+    def plan(self, text: str, voice: str | None = None, settings: SpeakSettings | None = None) -> StreamPlan:
+        """Validate a request and split its text into chunks; raises InputError subclasses."""
+        v = self.voice(voice)
+        if not isinstance(text, str):
+            raise InputError("text must be a string", field="text")
+        if len(text) > self.MAX_TEXT_CHARS:
+            raise TextTooLongError(
+                f"text has {len(text)} characters; the limit is {self.MAX_TEXT_CHARS}", field="text"
+            )
+        chunks = plan_chunks(text) if text.strip() else []
+        if not chunks:
+            raise EmptyTextError("text is empty: nothing to speak", field="text")
+        return StreamPlan(v, chunks, settings or SpeakSettings())
+
+    def stream(
+        self,
+        text: str,
+        voice: str | None = None,
+        settings: SpeakSettings | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[AudioChunk]:
+        """Validate now (raising InputError subclasses), then return an iterator of audio chunks.
+
+        Each ``next()`` does a few ms of CPU work (never call it on an event loop). ``cancel`` is
+        checked before every chunk; once it is set the iterator ends without yielding more.
+        """
+        plan = self.plan(text, voice, settings)
+        return self._generate(plan, cancel or CancelToken())
+
+    def synthesize(self, text: str, voice: str | None = None, settings: SpeakSettings | None = None) -> FloatArray:
+        """The whole audio of ``text`` as one float32 array (convenience over ``stream``)."""
+        parts = [c.samples for c in self.stream(text, voice, settings)]
+        return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+    def _generate(self, plan: StreamPlan, cancel: CancelToken) -> Iterator[AudioChunk]:
+        v, settings = plan.voice, plan.settings
+        sr = v.sample_rate_hz
+        fade = max(1, int(sr * FADE_MS / 1000))
+        ramp_in = np.linspace(0.0, 1.0, fade, endpoint=False, dtype=np.float32)
+        ramp_out = ramp_in[::-1].copy()
+        pos = 0
+        pause = 0  # samples of silence owed before the next utterance
+
+        def emit(samples: FloatArray, idx: int) -> Iterator[AudioChunk]:
+            nonlocal pos
+            if samples.size:
+                yield AudioChunk(samples, sr, pos, idx)
+                pos += samples.size
+
+        for idx, chunk in enumerate(plan.chunks):
+            if cancel.cancelled:
+                return
+            phonemes = v.phonemize(normalize(chunk.text))
+            if not phonemes.strip():
+                continue
+            frames = v.acoustic(phonemes, float(settings.speed))
+            if frames.speech_end_frame <= frames.speech_start_frame:
+                continue
+            start = max(0, frames.speech_start_frame - LEAD_FRAMES)
+            end = min(frames.n_frames, frames.speech_end_frame + TAIL_FRAMES)
+            seed = None if settings.seed is None else settings.seed + idx
+            state = v.init_decoder(frames, start, end, seed)
+            if pause and pos:
+                yield from emit(np.zeros(pause, np.float32), idx)
+            first = True
+            held = np.zeros(0, np.float32)  # last `fade` samples, kept back for the fade-out
+            step = 0
+            while state.remaining_frames > 0:
+                if cancel.cancelled:
+                    return
+                n = DECODE_SCHEDULE_FRAMES[min(step, len(DECODE_SCHEDULE_FRAMES) - 1)]
+                step += 1
+                out = v.decode(state, n)
+                if out.size == 0:
+                    continue
+                if first:
+                    k = min(fade, out.size)
+                    out = out.copy()
+                    out[:k] *= ramp_in[:k]
+                    first = False
+                buf = np.concatenate([held, out]) if held.size else out
+                held = buf[-fade:]
+                yield from emit(buf[:-fade], idx)
+            if cancel.cancelled:
+                return
+            tail = v.finish(state)
+            buf = np.concatenate([held, tail]) if held.size else tail.copy()
+            k = min(fade, buf.size)
+            if k:
+                buf[-k:] *= ramp_out[-k:]
+            yield from emit(np.ascontiguousarray(buf, dtype=np.float32), idx)
+            pause = int(sr * chunk.pause_after_ms / 1000)

@@ -1,0 +1,94 @@
+"""The two-stage voice interface the engine drives.
+
+A voice turns one text chunk (a sentence or a clause) into audio in two stages:
+
+1. acoustic stage — ``acoustic(phonemes, speed) -> AcousticFrames``: runs once per chunk and
+   returns the whole chunk's frames (codec tokens, latent frames, spectra: whatever the
+   architecture uses) plus where speech starts and ends within them;
+2. decoder stage — ``init_decoder(frames, start, end, seed) -> state`` then
+   ``decode(state, n_frames)`` repeatedly and ``finish(state)``: turns frames into PCM
+   incrementally, so the first audio leaves after the first few frames are decoded.
+
+Weights live on the voice and are shared and immutable; everything a stream mutates lives in the
+state object the caller owns, so any number of streams can run concurrently.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..types import VoiceInfo
+
+__all__ = ["AcousticFrames", "DecoderState", "Voice"]
+
+
+@dataclass(frozen=True)
+class AcousticFrames:
+    """Output of the acoustic stage for one text chunk.
+
+    n_frames: number of frames F.
+    samples_per_frame: output samples each frame decodes to (hop), at the voice's sample rate.
+    speech_start_frame / speech_end_frame: [start, end) of the frames that carry audible speech;
+        the frames outside are the model's own leading/trailing silence.
+    token_frames: frames per input token (duration predictor output), float32 [n_tokens], or None.
+    payload: backend-specific arrays (e.g. latent frames [C, F] and f0 [F]).
+    """
+
+    n_frames: int
+    samples_per_frame: int
+    speech_start_frame: int
+    speech_end_frame: int
+    token_frames: npt.NDArray[np.float32] | None
+    payload: Any
+
+
+class DecoderState:
+    """Base class of per-stream decoder states (each voice subclasses it)."""
+
+    frames: AcousticFrames
+    position: int  # next frame to decode
+    end: int  # one past the last frame to decode
+
+    @property
+    def remaining_frames(self) -> int:
+        return self.end - self.position
+
+
+class Voice(ABC):
+    """A loaded voice: immutable weights + the two stages. Thread-safe."""
+
+    info: VoiceInfo
+
+    @property
+    def sample_rate_hz(self) -> int:
+        return self.info.sample_rate_hz
+
+    @abstractmethod
+    def phonemize(self, text: str) -> str:
+        """Normalised text -> the phoneme string the acoustic stage reads ('' if nothing speakable)."""
+
+    @abstractmethod
+    def acoustic(self, phonemes: str, speed: float) -> AcousticFrames:
+        """Phonemes of one chunk -> all of its frames."""
+
+    @abstractmethod
+    def init_decoder(self, frames: AcousticFrames, start: int, end: int, seed: int | None) -> DecoderState:
+        """A fresh decoder state that will decode frames [start, end)."""
+
+    @abstractmethod
+    def decode(self, state: DecoderState, n_frames: int) -> npt.NDArray[np.float32]:
+        """Decode the next ``n_frames`` frames (fewer at the end); returns the samples now final
+        (may lag the frames by the decoder's lookahead)."""
+
+    @abstractmethod
+    def finish(self, state: DecoderState) -> npt.NDArray[np.float32]:
+        """The samples still held back after the last frame."""
+
+    @abstractmethod
+    def warmup(self) -> None:
+        """Prime sessions and compile kernels on real shapes."""

@@ -1,0 +1,167 @@
+"""Voice "heart": hibari-tts's ONNX model run by Parley's own runtime.
+
+The shipped graph maps phoneme ids to five spectral parts per 12.5 ms frame. At load time Parley
+splits it (cached on disk) at the frame-level tensor that feeds the spectral decoder:
+
+* ``front`` — phoneme ids → latent frames [130, F] + f0 [F] + frames per token: the text encoder,
+  duration predictor, length regulator and prosody net (whole chunk at once; a 15-word sentence
+  takes ~11 ms on one thread);
+* ``dec`` — latent frames → lh, theta, ln, lr, phi [601, F]: 1 + 8 convolution blocks of kernel 7,
+  per-frame layer norms, so frame k depends only on frames k±27. Parley decodes it in chunks with
+  ``context_frames`` of real context on each side and feeds the result to the incremental Numba
+  vocoder (``parley_kernels.vocoder``).
+
+The shipped matmuls are dynamically quantised (int8 with a per-call scale), so a chunk quantises
+slightly differently from the whole utterance; ``exact=True`` dequantises the decoder to float32
+(≈1.6× slower) and chunked decoding then equals the one-shot decode to float rounding.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+
+from parley_kernels import vocoder
+
+from ..assets import HIBARI_HEART, cache_dir
+from ..errors import SynthesisError
+from ..graphs import extract
+from ..onnxrt import make_session
+from ..text import MisakiG2P
+from ..types import VoiceInfo
+from .base import AcousticFrames, DecoderState, Voice
+
+__all__ = ["HibariVoice"]
+
+HOP = 300
+SAMPLE_RATE_HZ = 24000
+N_BINS = 601
+LATENT = "/Concat_43_output_0"
+TOKEN_FRAMES = "/Clip_output_0"
+ENERGY_CHANNEL = 129  # the decoder's normalised energy input: > -0.6 ≈ above -70 dBFS
+SPEECH_ENERGY = -0.6
+RECEPTIVE_FIELD_FRAMES = 27  # 3 (dec_in, k=7) + 8 blocks × 3 (k=7)
+MAX_TOKENS = 510
+
+
+@dataclass
+class _Payload:
+    latent: npt.NDArray[np.float32]  # [1, 130, F]
+    f0: npt.NDArray[np.float32]  # [F]
+
+
+class HibariDecoderState(DecoderState):
+    def __init__(self, frames: AcousticFrames, start: int, end: int, seed: int | None) -> None:
+        self.frames = frames
+        self.position = start
+        self.end = end
+        self.vocoder = vocoder.init_state(seed)
+
+
+def _split_graphs(src: Path, sha256: str, exact: bool) -> tuple[Path, Path]:
+    d = cache_dir() / f"hibari-{sha256[:16]}"
+    front = d / "front.onnx"
+    dec = d / ("dec-float.onnx" if exact else "dec.onnx")
+    if not front.exists():
+        extract(src, front, ["ids", "speed"], [LATENT, "f0", TOKEN_FRAMES])
+    if not dec.exists():
+        extract(src, dec, [LATENT], ["lh", "theta", "ln", "lr", "phi"], dequantize=exact)
+    return front, dec
+
+
+class HibariVoice(Voice):
+    """hibari "heart": American English, female, 24 kHz."""
+
+    def __init__(self, *, threads: int = 1, context_frames: int = 16, exact: bool = False) -> None:
+        if not 0 <= context_frames <= RECEPTIVE_FIELD_FRAMES:
+            raise ValueError(f"context_frames must be in 0..{RECEPTIVE_FIELD_FRAMES}, got {context_frames}")
+        src = HIBARI_HEART.verify()
+        front, dec = _split_graphs(src, HIBARI_HEART.sha256, exact)
+        self._front = make_session(front, threads=threads)
+        self._dec = make_session(dec, threads=threads)
+        with open(src.parent / "vocab.json", encoding="utf-8") as f:
+            self._vocab: dict[str, int] = json.load(f)
+        self._g2p = MisakiG2P()
+        self._load_lock = threading.Lock()
+        self.context_frames = context_frames
+        self.info = VoiceInfo(
+            id="heart",
+            language="en-US",
+            gender="female",
+            sample_rate_hz=SAMPLE_RATE_HZ,
+            backend="hibari",
+            description="hibari-tts 0.2.1 'heart' (distilled from Kokoro af_heart), American English",
+        )
+
+    # -- text ---------------------------------------------------------------------------------
+    def phonemize(self, text: str) -> str:
+        return self._g2p(text)
+
+    def token_ids(self, phonemes: str) -> npt.NDArray[np.int64]:
+        """Phonemes → ids [1, L] with the 0 pad at both ends (characters outside the vocab dropped)."""
+        v = self._vocab
+        ids = [0, *(v[c] for c in phonemes if c in v)][: MAX_TOKENS - 1]
+        ids.append(0)
+        return np.asarray([ids], dtype=np.int64)
+
+    # -- acoustic stage -------------------------------------------------------------------------
+    def acoustic(self, phonemes: str, speed: float) -> AcousticFrames:
+        ids = self.token_ids(phonemes)
+        if ids.shape[1] < 3:
+            empty = _Payload(np.zeros((1, 130, 0), np.float32), np.zeros(0, np.float32))
+            return AcousticFrames(0, HOP, 0, 0, None, empty)
+        try:
+            latent, f0, token_frames = self._front.run(
+                None, {"ids": ids, "speed": np.asarray([speed], dtype=np.float32)}
+            )
+        except ort.capi.onnxruntime_pybind11_state.Fail as e:  # pragma: no cover - model failure
+            raise SynthesisError(f"the hibari acoustic model failed: {e}") from e
+        n = int(latent.shape[2])
+        loud = np.flatnonzero(latent[0, ENERGY_CHANNEL] > SPEECH_ENERGY)
+        start, end = (int(loud[0]), int(loud[-1]) + 1) if loud.size else (0, 0)
+        return AcousticFrames(
+            n_frames=n,
+            samples_per_frame=HOP,
+            speech_start_frame=start,
+            speech_end_frame=end,
+            token_frames=np.asarray(token_frames, np.float32).reshape(-1),
+            payload=_Payload(latent, np.ascontiguousarray(f0[0], dtype=np.float32)),
+        )
+
+    # -- decoder stage --------------------------------------------------------------------------
+    def init_decoder(self, frames: AcousticFrames, start: int, end: int, seed: int | None) -> HibariDecoderState:
+        if not 0 <= start <= end <= frames.n_frames:
+            raise ValueError(f"frame range [{start}, {end}) outside 0..{frames.n_frames}")
+        return HibariDecoderState(frames, start, end, seed)
+
+    def decode(self, state: DecoderState, n_frames: int) -> npt.NDArray[np.float32]:
+        assert isinstance(state, HibariDecoderState)
+        a = state.position
+        b = min(state.end, a + max(1, n_frames))
+        if b <= a:
+            return np.zeros(0, np.float32)
+        p: _Payload = state.frames.payload
+        c = self.context_frames
+        lo, hi = max(0, a - c), min(state.frames.n_frames, b + c)
+        lh, th, ln, lr, phi = (o[0, :, a - lo : b - lo] for o in self._dec.run(None, {LATENT: p.latent[:, :, lo:hi]}))
+        state.position = b
+        return vocoder.push(state.vocoder, lh, th, ln, lr, phi, p.f0[a:b])
+
+    def finish(self, state: DecoderState) -> npt.NDArray[np.float32]:
+        assert isinstance(state, HibariDecoderState)
+        return vocoder.flush(state.vocoder)
+
+    def warmup(self) -> None:
+        self._g2p.load()
+        vocoder.warmup()
+        frames = self.acoustic(self.phonemize("Warm up, this voice."), 1.0)
+        st = self.init_decoder(frames, 0, frames.n_frames, 0)
+        while st.remaining_frames:
+            self.decode(st, 24)
+        self.finish(st)
