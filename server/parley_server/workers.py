@@ -1,0 +1,135 @@
+"""A fixed pool of synthesis threads that runs the most urgent job first.
+
+Each streaming request has at most one job outstanding (one ``next()`` of its engine iterator), so
+the work queue is bounded by the number of active requests. Jobs carry a deadline — the moment the
+request's listener would run out of audio if it played from the first frame in real time — and
+the pool runs the earliest deadline first. A request that has not produced its first chunk has the
+earliest deadline of all (its receipt time), so first-audio latency stays low under load, while
+streams that are ahead of real time yield their turn to those that are not.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+__all__ = ["WorkerPool"]
+
+T = TypeVar("T")
+log = logging.getLogger("parley.server.workers")
+
+
+@dataclass(order=True)
+class _Job:
+    deadline_s: float
+    seq: int
+    fn: Callable[[], Any] = field(compare=False)
+    future: Future[Any] = field(compare=False)
+
+
+class WorkerPool:
+    """``threads`` worker threads pulling jobs earliest-deadline-first.
+
+    submit() returns a :class:`concurrent.futures.Future`; cancelling it before a worker picks the
+    job up drops the job. A running job cannot be interrupted: it is one engine chunk of work.
+    """
+
+    def __init__(self, threads: int, *, name: str = "parley-synth") -> None:
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
+        self._cv = threading.Condition()
+        self._heap: list[_Job] = []
+        self._seq = itertools.count()
+        self._closed = False
+        self._busy = 0
+        self._completed = 0
+        self._threads = [
+            threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(threads)
+        ]
+        for t in self._threads:
+            t.start()
+
+    @property
+    def threads(self) -> tuple[threading.Thread, ...]:
+        return tuple(self._threads)
+
+    @property
+    def busy(self) -> int:
+        """Jobs running right now."""
+        with self._cv:
+            return self._busy
+
+    @property
+    def pending(self) -> int:
+        """Jobs waiting for a thread."""
+        with self._cv:
+            return len(self._heap)
+
+    @property
+    def completed(self) -> int:
+        with self._cv:
+            return self._completed
+
+    def submit(self, deadline_s: float, fn: Callable[[], T]) -> Future[T]:
+        """Queue ``fn`` to run on a worker thread; smaller ``deadline_s`` (time.monotonic scale) first."""
+        fut: Future[T] = Future()
+        with self._cv:
+            if self._closed:
+                raise RuntimeError("the worker pool is shut down")
+            heapq.heappush(self._heap, _Job(deadline_s, next(self._seq), fn, fut))
+            self._cv.notify()
+        return fut
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Block until no job is running or pending (True) or ``timeout_s`` passes (False)."""
+        end = time.monotonic() + timeout_s
+        with self._cv:
+            while self._busy or self._heap:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cv.wait(left)
+            return True
+
+    def shutdown(self, *, timeout_s: float | None = 10.0) -> None:
+        """Drop pending jobs (their futures are cancelled), let running ones finish, join threads."""
+        with self._cv:
+            self._closed = True
+            dropped, self._heap = self._heap, []
+            self._cv.notify_all()
+        for job in dropped:
+            job.future.cancel()
+        for t in self._threads:
+            if t is not threading.current_thread():
+                t.join(timeout_s)
+
+    def _work(self) -> None:
+        while True:
+            with self._cv:
+                while not self._heap and not self._closed:
+                    self._cv.wait()
+                if not self._heap:
+                    return  # closed and drained
+                job = heapq.heappop(self._heap)
+                if not job.future.set_running_or_notify_cancel():
+                    self._cv.notify_all()
+                    continue
+                self._busy += 1
+            try:
+                result = job.fn()
+            except BaseException as exc:  # carried to the awaiting coroutine, which re-raises it
+                job.future.set_exception(exc)
+            else:
+                job.future.set_result(result)
+            finally:
+                with self._cv:
+                    self._busy -= 1
+                    self._completed += 1
+                    self._cv.notify_all()
