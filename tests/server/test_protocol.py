@@ -398,7 +398,12 @@ BAD_INPUT: list[tuple[str, str, str | None, str | None]] = [
     (speak("a", speed="fast"), "invalid_setting", "speed", "a"),
     (speak("a", speed=False), "invalid_setting", "speed", "a"),
     ('{"type": "speak", "id": "a", "text": "hi", "speed": 1e999}', "invalid_setting", "speed", "a"),
-    ('{"type": "speak", "id": "a", "text": "hi", "speed": ' + "9" * 400 + "}", "invalid_setting", "speed", "a"),
+    (
+        '{"type": "speak", "id": "a", "text": "hi", "speed": ' + "9" * 400 + "}",
+        "invalid_setting",
+        "speed",
+        "a",
+    ),
     (speak("a", seed=-1), "invalid_setting", "seed", "a"),
     (speak("a", seed=SEED_MAX + 1), "invalid_setting", "seed", "a"),
     (speak("a", seed=1.5), "invalid_setting", "seed", "a"),

@@ -1,0 +1,86 @@
+"""Water marks and the earliest-deadline-first worker pool."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from parley_server.flow import FlowControl, WaterMarks
+from parley_server.workers import WorkerPool
+
+
+def test_water_marks_validated() -> None:
+    with pytest.raises(ValueError):
+        WaterMarks(high_ms=100, low_ms=100)
+    with pytest.raises(ValueError):
+        WaterMarks(high_ms=100, low_ms=-1)
+
+
+def test_hysteresis() -> None:
+    f = FlowControl(WaterMarks(high_ms=100, low_ms=40))
+    f.add(60)
+    assert not f.paused
+    f.add(60)  # 120 >= 100
+    assert f.paused and f.pauses == 1
+    assert f.remove(20) is False and f.paused  # 100
+    assert f.remove(50) is False and f.paused  # 50 > 40
+    assert f.remove(10) is True and not f.paused  # 40 <= 40: resume
+    f.add(30)  # 70 < 100
+    assert not f.paused
+    assert f.remove(1000) is False and f.buffered_ms == 0.0
+
+
+def test_pool_runs_earliest_deadline_first() -> None:
+    pool = WorkerPool(1)
+    try:
+        gate = threading.Event()
+        order: list[int] = []
+        blocker = pool.submit(0.0, gate.wait)
+        time.sleep(0.05)  # the single worker is now blocked
+        futs = [pool.submit(d, lambda d=d: order.append(d)) for d in (5, 3, 9, 1, 4)]
+        assert pool.busy == 1 and pool.pending == 5
+        gate.set()
+        for f in futs + [blocker]:
+            f.result(timeout=5)
+        assert order == [1, 3, 4, 5, 9]
+        assert pool.wait_idle(1.0)
+    finally:
+        pool.shutdown()
+
+
+def test_pool_carries_exceptions_and_drops_cancelled_jobs() -> None:
+    pool = WorkerPool(1)
+    try:
+        gate = threading.Event()
+        pool.submit(0.0, gate.wait)
+        ran: list[str] = []
+        dropped = pool.submit(1.0, lambda: ran.append("dropped"))
+        assert dropped.cancel()
+
+        def boom() -> None:
+            raise KeyError("boom")
+
+        failing = pool.submit(2.0, boom)
+        gate.set()
+        with pytest.raises(KeyError):
+            failing.result(timeout=5)
+        assert pool.wait_idle(1.0)
+        assert ran == []
+    finally:
+        pool.shutdown()
+
+
+def test_pool_shutdown_joins_threads_and_cancels_pending() -> None:
+    pool = WorkerPool(2, name="parley-test-pool")
+    gate = threading.Event()
+    running = [pool.submit(0.0, gate.wait) for _ in range(2)]
+    time.sleep(0.05)
+    pending = pool.submit(1.0, lambda: None)
+    threading.Timer(0.1, gate.set).start()
+    pool.shutdown()
+    assert pending.cancelled()
+    assert all(f.done() and not f.cancelled() for f in running)
+    assert not any(t.is_alive() for t in pool.threads)
+    with pytest.raises(RuntimeError):
+        pool.submit(0.0, lambda: None)
