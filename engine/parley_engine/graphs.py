@@ -25,7 +25,7 @@ def extract(src: Path, dst: Path, inputs: Sequence[str], outputs: Sequence[str],
     """Write the subgraph of ``src`` between ``inputs`` and ``outputs`` to ``dst`` atomically."""
     from onnx.utils import Extractor
 
-    model = onnx.load(str(src))
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(src)))
     sub = Extractor(model).extract_model(list(inputs), list(outputs))
     if dequantize:
         sub = dequantize_matmuls(sub)
