@@ -241,14 +241,14 @@ async def _say(
 def cmd_say(
     args: argparse.Namespace,
     *,
-    stdin: TextIO = sys.stdin,
-    stdout: TextIO = sys.stdout,
-    stderr: TextIO = sys.stderr,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
 ) -> int:
     if args.out is None and not args.play:
         raise CliError("nothing to do: give --out FILE.wav (or --out - for stdout) and/or --play", EXIT_USAGE)
     factory = open_player_factory() if args.play else None
-    return asyncio.run(_say(args, stdin, stdout, stderr, factory))
+    return asyncio.run(_say(args, stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr, factory))
 
 
 async def _voices_remote(url: str) -> tuple[list[dict[str, object]], str | None]:
@@ -291,7 +291,8 @@ def format_voice_table(voices: Sequence[dict[str, object]], default_voice: str |
     return "\n".join(lines)
 
 
-def cmd_voices(args: argparse.Namespace, *, stdout: TextIO = sys.stdout) -> int:
+def cmd_voices(args: argparse.Namespace, *, stdout: TextIO | None = None) -> int:
+    stdout = stdout or sys.stdout
     voices, default = _voices_local() if args.local else asyncio.run(_voices_remote(args.url))
     if args.json:
         print(json.dumps({"default_voice": default, "voices": voices}, indent=2), file=stdout)
