@@ -24,7 +24,7 @@ FloatArray = npt.NDArray[np.float32]
 
 #: Frames decoded per decoder call: a small first chunk so audio leaves early, then larger ones
 #: (fewer calls, less context overhead) that still finish long before the audio already sent plays out.
-DECODE_SCHEDULE_FRAMES = (6, 24, 96, 192)
+DECODE_SCHEDULE_FRAMES = (8, 48, 384)
 LEAD_FRAMES = 0  # frames kept before the first frame with speech
 TAIL_FRAMES = 2  # frames kept after the last frame with speech (release of the last phoneme)
 FADE_MS = 2.5  # fade-in/out at the trimmed edges, so no cut ever clicks
