@@ -566,6 +566,7 @@ class ParleyServer:
             "worker_threads": self.config.worker_threads,
             "workers_busy": pool.busy if pool else 0,
             "workers_pending": pool.pending if pool else 0,
+            "jobs_completed": pool.completed if pool else 0,
         }
 
     async def start(self) -> None:
