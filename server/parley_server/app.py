@@ -46,6 +46,7 @@ from websockets.http11 import Request, Response
 from .config import ServerConfig, add_serve_arguments, config_from_args
 from .flow import FlowControl, WaterMarks
 from .framing import Framer, FramerState
+from .framing import warmup as framing_warmup
 from .protocol import (
     BYTES_PER_SAMPLE,
     ErrorCode,
@@ -573,6 +574,7 @@ class ParleyServer:
         if self._server is not None:
             raise RuntimeError("the server is already started")
         cfg = self.config
+        await asyncio.to_thread(framing_warmup)  # compiles the PCM kernel unless cached/warm
         self._pool = WorkerPool(cfg.worker_threads)
         try:
             self._server = await serve(

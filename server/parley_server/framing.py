@@ -16,48 +16,43 @@ Pushing the audio in any chunking yields the same bytes as pushing it in one pie
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+from parley_kernels.pcm import float_to_pcm16
+from parley_kernels.pcm import warmup as pcm_warmup
 
-from .protocol import BYTES_PER_SAMPLE, FORMATS, frame_samples
+from .protocol import BYTES_PER_SAMPLE, FORMATS, FRAME_MS_DEFAULT, frame_samples
 
-__all__ = ["Framer", "FramerState", "encode_pcm"]
+__all__ = ["Framer", "FramerState", "encode_pcm", "warmup"]
 
 FloatArray = npt.NDArray[np.float32]
 
 
-def _float_to_pcm16_numpy_fallback(samples: FloatArray) -> npt.NDArray[np.int16]:
-    """TEMPORARY stand-in until parley_kernels.pcm.float_to_pcm16 lands: clip, scale by 32767,
-    round half to even."""
-    out: npt.NDArray[np.int16] = np.rint(np.clip(samples, -1.0, 1.0) * 32767.0).astype(np.int16)
-    return out
-
-
-@functools.cache
-def _pcm16_kernel() -> Callable[[FloatArray], npt.NDArray[np.int16]]:
-    try:
-        from parley_kernels.pcm import float_to_pcm16  # type: ignore[import-untyped,import-not-found,unused-ignore]
-    except ImportError:
-        return _float_to_pcm16_numpy_fallback
-    return float_to_pcm16  # type: ignore[no-any-return,unused-ignore]
-
-
-def _float_to_pcm16(samples: FloatArray) -> npt.NDArray[np.int16]:
-    return _pcm16_kernel()(samples)
+def warmup() -> None:
+    """Compile the PCM kernel and run both formats once (so no request pays for it)."""
+    pcm_warmup()
+    for fmt in FORMATS:
+        framer = Framer(24000, FRAME_MS_DEFAULT, fmt)
+        state = framer.init_state()
+        framer.push(np.zeros(1000, np.float32), state)
+        framer.flush(state)
 
 
 def encode_pcm(samples: FloatArray, format: str) -> bytes:
     """float32 mono samples in [-1, 1], shape [n] -> little-endian PCM bytes in ``format``.
 
-    pcm_s16le: clipped to [-1, 1], scaled and rounded by ``parley_kernels.pcm.float_to_pcm16``.
+    pcm_s16le: ``parley_kernels.pcm.float_to_pcm16``: clipped to [-1, 1], times 32767, rounded
+    half to even, NaN -> 0.
     pcm_f32le: the samples as they are.
     """
     if format == "pcm_s16le":
-        return _float_to_pcm16(samples).astype("<i2", copy=False).tobytes()
+        return (
+            float_to_pcm16(np.ascontiguousarray(samples, dtype=np.float32))
+            .astype("<i2", copy=False)
+            .tobytes()
+        )
     if format == "pcm_f32le":
         return np.asarray(samples, dtype="<f4").tobytes()
     raise ValueError(f"unknown format {format!r}; expected one of {FORMATS}")
