@@ -360,9 +360,25 @@ MAGNITUDES: Final[dict[str, str]] = {
 
 #: Words before a bare four-digit number that make it a year ("in 1999", "since 2005").
 YEAR_CUES: Final[frozenset[str]] = _w(
-    """in since from until till through thru by before after during circa c. ca. year years of early
+    """in since from until till through thru by before after during circa c. ca. year years of early between
     mid late summer winter spring fall autumn class vintage born died founded established est.
     released published built copyright ©"""
+)
+#: Words before a bare four-digit number that make it a count ("over 1500", "about 2000").
+QUANTITY_CUES: Final[frozenset[str]] = _w(
+    """about over under nearly almost approximately roughly around than some total exactly only just
+    least most additional another extra top all these those every each per"""
+)
+#: Plural nouns without a final s ("1500 people"); after a number they make it a count.
+IRREGULAR_PLURALS: Final[frozenset[str]] = _w(
+    """people men women children feet teeth mice geese sheep fish deer staff cattle personnel"""
+)
+#: Lowercase words ending in s that are not plural nouns ("1999 was", "2024 has").
+NOT_PLURALS: Final[frozenset[str]] = _w(
+    """was is has does goes says sees gets makes looks seems marks comes shows means remains begins
+    starts ends plays becomes takes gives feels brings keeps needs runs sits stands turns works lets
+    puts sets puts vs as its this his hers ours yours theirs us plus thus yes always perhaps towards
+    afterwards besides whereas unless"""
 )
 #: Words after a number that make it a year ("1200 BC").
 YEAR_SUFFIXES: Final[frozenset[str]] = frozenset({"BC", "BCE", "AD", "CE", "B.C.", "A.D.", "B.C.E.", "C.E."})

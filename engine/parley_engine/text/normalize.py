@@ -35,11 +35,14 @@ from ._tables import (
     BEFORE_NUMBER,
     CURRENCY,
     GREEK_NAMES,
+    IRREGULAR_PLURALS,
     MAGNITUDES,
     MONTH_FORMS,
     MONTHS,
     NO_PERIOD,
     NON_TERMINAL,
+    NOT_PLURALS,
+    QUANTITY_CUES,
     ROMAN_CARDINAL_CUES,
     ROMAN_ORDINAL_CUES,
     SYMBOL_WORDS,
@@ -160,6 +163,13 @@ def _map_char(c: str) -> str:
 _ASCII_CTRL: Final = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")
 _WS: Final = re.compile(r"\s+")
 _GREEK_WORD: Final = re.compile(r"[\u0370-\u03ff\u1f00-\u1fff]{2,}")
+_LEADING_PUNCT: Final = re.compile(r"^(?:(?:[,;:!?—–…)]|[.\-](?=[\s,;:.!?—–…)\-]))+\s*)+(?=\S)")
+_ELLIPSIS: Final = re.compile(r"\.\s?\.(?:\s?\.)+")
+_MARKUP: Final = str.maketrans({**{c: " " for c in "_*\\|^`"}, "[": "(", "]": ")", "{": "(", "}": ")"})
+_ARROW: Final = re.compile(r"\s*(?:-+>|=+>|→|⇒)\s*")
+#: "~" and "#" are read only before a number ("~5", "#5"); "<" and ">" before a number or between
+#: spaces ("x < y"); elsewhere (markup, hashtags) they are dropped.
+_STRAY_SIGNS: Final = re.compile(r"[~#](?!\s?-?\.?\d)|(?<!\s)[<>](?!=?\s?-?\.?\d)|[<>](?![\s=]|-?\.?\d)")
 
 
 def _clean(text: str) -> str:
@@ -169,7 +179,14 @@ def _clean(text: str) -> str:
         text = "".join(map(_map_char, unicodedata.normalize("NFC", text)))
         if max(text, default=" ") >= "\u0370":
             text = _GREEK_WORD.sub(" ", text)
-    return _WS.sub(" ", text).strip()
+    text = text.translate(_MARKUP)
+    if "~" in text or "#" in text or "<" in text or ">" in text or "→" in text or "⇒" in text:
+        text = _ARROW.sub(" to ", text)
+        text = _STRAY_SIGNS.sub(" ", text)
+    text = _WS.sub(" ", text).strip()
+    if ".." in text or ". ." in text:
+        text = _ELLIPSIS.sub("…", text)
+    return _tidy(text, dashes=False)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -242,10 +259,11 @@ def _url_other(m: Match) -> str:
 def _urls(text: str) -> str:
     if "@" in text:
         text = _EMAIL.sub(_email, text)
+    if "://" in text:
+        text = _URL.sub(_url, text)
+        text = _URL_OTHER.sub(_url_other, text)
     if "." in text:
         text = _URL.sub(_url, text)
-        if "://" in text:
-            text = _URL_OTHER.sub(_url_other, text)
         text = _FILE.sub(lambda m: f"{m.group('n')} dot {m.group('e')}", text)
     return text
 
@@ -315,18 +333,19 @@ def _phone(m: Match) -> str:
 
 # -- dates --------------------------------------------------------------------------------------
 _MONTH_ALT: Final = _alt(MONTH_FORMS)
+_MW: Final = r"[A-Z][a-z]{2,8}"  # month-shaped word; the callback checks MONTH_FORMS
 _DATE_ISO: Final = re.compile(r"(?<![\w.\-])(\d{4})-(\d{1,2})-(\d{1,2})(?![\w\-]|\.\d)")
 _DATE_SLASH: Final = re.compile(r"(?<![\w./])(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})(?![\w/]|\.\d)")
 _DATE_DOT: Final = re.compile(r"(?<![\w.])(\d{1,2})\.(\d{1,2})\.(\d{4})(?![\w]|\.\d)")
 _DATE_MDY: Final = re.compile(
-    rf"\b(?P<m>{_MONTH_ALT})(?P<mdot>\.)?\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\b(?![:.]\d|,\d{{3}}|\s?[%°])"
+    rf"\b(?P<m>{_MW})(?P<mdot>\.)?\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\b(?![:.]\d|,\d{{3}}|\s?[%°])"
     rf"(?:(?P<c>,)?\s+(?P<y>\d{{4}})\b(?![:.,]\d))?"
 )
 _DATE_DMY: Final = re.compile(
-    rf"(?<![\w.,])(?P<the>[Tt]he\s+)?(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<m>{_MONTH_ALT})\b"
+    rf"(?<![\w.,])(?P<the>[Tt]he\s+)?(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<m>{_MW})\b"
     rf"(?P<mdot>\.)?(?:(?P<c>,)?\s+(?P<y>\d{{4}})\b(?![:.,]\d))?"
 )
-_DATE_MY: Final = re.compile(rf"\b(?P<m>{_MONTH_ALT})(?P<mdot>\.)?,?\s+(?P<y>\d{{4}})\b(?![:.,]\d)")
+_DATE_MY: Final = re.compile(rf"\b(?P<m>{_MW})(?P<mdot>\.)?,?\s+(?P<y>\d{{4}})\b(?![:.,]\d)")
 
 
 def _month_name(n: int) -> str:
@@ -372,7 +391,7 @@ def _date_dot(m: Match) -> str:
 
 def _date_mdy(m: Match) -> str:
     d = int(m.group("d"))
-    if not 1 <= d <= 31:
+    if not 1 <= d <= 31 or m.group("m") not in MONTH_FORMS:
         return m.group(0)
     mo = MONTH_FORMS[m.group("m")]
     y = m.group("y")
@@ -384,7 +403,7 @@ def _date_mdy(m: Match) -> str:
 
 def _date_dmy(m: Match) -> str:
     d = int(m.group("d"))
-    if not 1 <= d <= 31:
+    if not 1 <= d <= 31 or m.group("m") not in MONTH_FORMS:
         return m.group(0)
     mo = MONTH_FORMS[m.group("m")]
     the = m.group("the") or ""
@@ -398,6 +417,8 @@ def _date_dmy(m: Match) -> str:
 
 
 def _date_my(m: Match) -> str:
+    if m.group("m") not in MONTH_FORMS:
+        return m.group(0)
     return f"{_month_name(MONTH_FORMS[m.group('m')])} {N.year(int(m.group('y')))}"
 
 
@@ -633,6 +654,9 @@ def _times(m: Match) -> str:
     return f"{_read(m.group('a'))} {'by' if m.group('x') == 'x' else 'times'} {_read(m.group('b'))}"
 
 
+_FRACTION_DENOMINATORS: Final = frozenset({2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 16, 32, 64})
+
+
 def _fraction_words(a: int, b: int, *, mixed: bool = False) -> str:
     if b == 2:
         den = ("half", "halves")
@@ -648,7 +672,7 @@ def _fraction_words(a: int, b: int, *, mixed: bool = False) -> str:
 
 def _mixed_fraction(m: Match) -> str:
     a, b = int(m.group("a")), int(m.group("b"))
-    if not 0 < a < b <= 16:
+    if not (0 < a < b and b in _FRACTION_DENOMINATORS):
         return m.group(0)
     return f"{_read(m.group('w'))} and {_fraction_words(a, b, mixed=True)}"
 
@@ -658,9 +682,11 @@ def _fraction(m: Match) -> str:
     a, b = int(sa), int(sb)
     if (a, b) == (24, 7):
         return "twenty-four seven"
+    if (a, b) == (50, 50):
+        return "fifty-fifty"
     if b in (5, 10, 100) and 0 <= a <= b:
         return f"{_read(sa)} out of {_read(sb)}"
-    if 0 < a < b <= 16:
+    if 0 < a < b and b in _FRACTION_DENOMINATORS:
         return _fraction_words(a, b)
     if 1 <= a <= 12 and 13 <= b <= 31:
         return f"{_month_name(a)} {N.ordinal(b)}"
@@ -700,7 +726,7 @@ _NUMBER: Final = re.compile(
 )
 _ANY_DIGITS: Final = re.compile(r"\d+")
 _PREV_WORD: Final = re.compile(r"([^\s(\"“]+)[\s(\"“]*$")
-_NEXT_WORD: Final = re.compile(r"^[\s)]*([A-Za-z][A-Za-z.]*)")
+_NEXT_WORD: Final = re.compile(r"[\s)]*([A-Za-z][A-Za-z.']*)")
 _YEAR_JOIN: Final = re.compile(r"\s*(?:and|or|to|through|until|till|-|–)\s*")
 _MONTH_WORDS: Final = frozenset(MONTHS)
 
@@ -709,18 +735,36 @@ def _yearish(s: str) -> bool:
     return len(s) == 4 and s.isdigit() and s[0] != "0"
 
 
-def _year_context(text: str, start: int, end: int) -> bool:
+def _year_reading(text: str, start: int, end: int) -> bool:
+    """Is the bare four-digit number text[start:end] a year?
+
+    Yes after a year cue ("in", "since", a month, ...), before "BC"/"AD", alone in parentheses;
+    no after a quantity cue ("over", "about", ...) or before a plural noun ("2024 apples");
+    otherwise yes for 1100..2099 (in running text such numbers are mostly years) and no outside.
+    """
+    prev = ""
     pm = _PREV_WORD.search(text, max(0, start - 24), start)
     if pm is not None:
-        w = pm.group(1)
-        if w.lower() in YEAR_CUES or w in YEAR_CUES or w.rstrip(",") in _MONTH_WORDS:
+        prev = pm.group(1)
+        if prev.lower() in YEAR_CUES or prev in YEAR_CUES or prev.rstrip(",") in _MONTH_WORDS:
             return True
+    nxt = ""
     nm = _NEXT_WORD.match(text, end)
     if nm is not None:
-        w = nm.group(1).rstrip(".") if nm.group(1) not in YEAR_SUFFIXES else nm.group(1)
-        if w in YEAR_SUFFIXES or w + "." in YEAR_SUFFIXES:
+        nxt = nm.group(1)
+        if nxt in YEAR_SUFFIXES or nxt.rstrip(".") in YEAR_SUFFIXES:
             return True
-    return start > 0 and text[start - 1] == "(" and text.startswith(")", end)
+        nxt = nxt.rstrip(".")
+    if start > 0 and text[start - 1] == "(" and text.startswith(")", end):
+        return True
+    if prev.lower() in QUANTITY_CUES:
+        return False
+    if nxt.islower() and (
+        nxt in IRREGULAR_PLURALS
+        or (nxt.endswith("s") and not nxt.endswith(("ss", "us", "'s")) and nxt not in NOT_PLURALS)
+    ):
+        return False
+    return 1100 <= int(text[start:end]) <= 2099
 
 
 def _range(m: Match) -> str:
@@ -748,8 +792,8 @@ def _plain_numbers(text: str) -> str:
             not neg
             and _yearish(s)
             and (
-                _year_context(text, start, end)
-                or (last_year_end >= 0 and _YEAR_JOIN.fullmatch(text, last_year_end, start) is not None)
+                (last_year_end >= 0 and _YEAR_JOIN.fullmatch(text, last_year_end, start) is not None)
+                or _year_reading(text, start, end)
             )
         ):
             words = N.year(int(s))
@@ -770,50 +814,70 @@ def _any_digits(m: Match) -> str:
     return N.digits(s) if len(s) > 1 and s[0] == "0" or len(s) >= 10 else N.cardinal(int(s))
 
 
-_NUMBER_PASSES: Final[tuple[tuple[re.Pattern[str], Callable[[Match], str]], ...]] = (
-    (_PHONE_INTL, _phone_intl),
-    (_PHONE, _phone),
-    (_DATE_ISO, _date_iso),
-    (_DIGIT_CODE, lambda m: _group_digits(m.group().split("-"))),
-    (_PHONE7, lambda m: _group_digits([m.group(1), m.group(2)])),
-    (_DATE_SLASH, _date_slash),
-    (_DATE_DOT, _date_dot),
-    (_TIME, _time),
-    (_TIME_DOT, _time),
-    (_HOUR_AMPM, _time),
-    (_RATIO, lambda m: f"{_read(m.group(1))} to {_read(m.group(2))}"),
-    (_DATE_MDY, _date_mdy),
-    (_DATE_DMY, _date_dmy),
-    (_DATE_MY, _date_my),
-    (_CUR_PRE, _money),
-    (_CUR_SUF, _money),
-    (_CENTS, _cents),
-    (_PERCENT, _percent),
-    (_DEGREES, _degrees),
-    (_FEET_INCHES, _feet_inches),
-    (_UNIT, _unit),
-    (_MAGNITUDE, _magnitude),
-    (_BEFORE_NUM, lambda m: BEFORE_NUMBER[m.group("w")] + " "),
-    (_HASH_NUM, lambda m: "number "),
-    (_TILDE_NUM, lambda m: "about "),
-    (_CMP_NUM, _cmp),
-    (_ORDINAL, _ordinal),
-    (_PLURAL, _plural),
-    (_APOSTROPHE_YEAR, lambda m: N.year_2digit(m.group("y"))),
-    (_TIMES, _times),
-    (_TIMES_SUFFIX, lambda m: _read(m.group("a")) + " times"),
-    (_MIXED_FRACTION, _mixed_fraction),
-    (_FRACTION, _fraction),
-    (_VULGAR, _vulgar),
-    (_VERSION, _version),
-    (_POWER, _power),
-    (_RANGE, _range),
+Gate = Callable[[str], bool]
+
+
+def _chars(chars: str) -> Gate:
+    return re.compile(f"[{re.escape(chars)}]").search  # type: ignore[return-value]
+
+
+def _search(pattern: str) -> Gate:
+    return re.compile(pattern).search  # type: ignore[return-value]
+
+
+def _always(t: str) -> bool:
+    return True
+
+
+_CURRENCY_GATE: Final = _search(r"[$£€¥₹₩₽₿₪₺₴₦₱]|USD|EUR|GBP|JPY|CAD|AUD|CHF|CNY|INR|Rs")
+_UNIT_GATE: Final = _search(r"\d ?[A-Za-zµμΩ]")
+#: (pattern, replacement, gate): a pass runs only if its gate says the text may contain a match
+#: (a substring test is much cheaper than a regex scan). Order matters: the most specific first.
+_NUMBER_PASSES: Final[tuple[tuple[re.Pattern[str], Callable[[Match], str], Gate], ...]] = (
+    (_PHONE_INTL, _phone_intl, _chars("+")),
+    (_PHONE, _phone, _search(r"\d{3}\)? ?[ .\-]?\d{3}[ .\-]\d{4}")),
+    (_DATE_ISO, _date_iso, _chars("-")),
+    (_DIGIT_CODE, lambda m: _group_digits(m.group().split("-")), _chars("-")),
+    (_PHONE7, lambda m: _group_digits([m.group(1), m.group(2)]), _chars("-")),
+    (_DATE_SLASH, _date_slash, _chars("/")),
+    (_DATE_DOT, _date_dot, _chars(".")),
+    (_TIME, _time, _chars(":")),
+    (_TIME_DOT, _time, _chars(".")),
+    (_HOUR_AMPM, _time, _search(r"\d ?[AaPp]\.?[Mm]")),
+    (_RATIO, lambda m: f"{_read(m.group(1))} to {_read(m.group(2))}", _chars(":")),
+    (_DATE_MDY, _date_mdy, _search(r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)")),
+    (_DATE_DMY, _date_dmy, _search(r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)")),
+    (_DATE_MY, _date_my, _search(r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)")),
+    (_CUR_PRE, _money, _CURRENCY_GATE),
+    (_CUR_SUF, _money, _CURRENCY_GATE),
+    (_CENTS, _cents, _chars("¢")),
+    (_PERCENT, _percent, _chars("%‰")),
+    (_DEGREES, _degrees, _chars("°")),
+    (_FEET_INCHES, _feet_inches, _search(r"\d(?:'|\s?ft)")),
+    (_UNIT, _unit, _UNIT_GATE),
+    (_MAGNITUDE, _magnitude, _UNIT_GATE),
+    (_BEFORE_NUM, lambda m: BEFORE_NUMBER[m.group("w")] + " ", _chars(".")),
+    (_HASH_NUM, lambda m: "number ", _chars("#")),
+    (_TILDE_NUM, lambda m: "about ", _chars("~")),
+    (_CMP_NUM, _cmp, _chars("<>≤≥")),
+    (_ORDINAL, _ordinal, _search(r"\d(?:st|nd|rd|th|ST|ND|RD|TH)")),
+    (_PLURAL, _plural, _search(r"\d'?s")),
+    (_APOSTROPHE_YEAR, lambda m: N.year_2digit(m.group("y")), _chars("'")),
+    (_TIMES, _times, _chars("x×")),
+    (_TIMES_SUFFIX, lambda m: _read(m.group("a")) + " times", _chars("x")),
+    (_MIXED_FRACTION, _mixed_fraction, _chars("/")),
+    (_FRACTION, _fraction, _chars("/")),
+    (_VULGAR, _vulgar, _chars("".join(VULGAR_FRACTIONS))),
+    (_VERSION, _version, _chars(".")),
+    (_POWER, _power, _chars(_SUPERSCRIPT_DIGITS)),
+    (_RANGE, _range, _chars("-–")),
 )
 
 
 def _numbers(text: str) -> str:
-    for pattern, fn in _NUMBER_PASSES:
-        text = pattern.sub(fn, text)
+    for pattern, fn, gate in _NUMBER_PASSES:
+        if gate(text):
+            text = pattern.sub(fn, text)
     text = _LETTER_DIGIT.sub(" ", text)
     text = _plain_numbers(text)
     return _ANY_DIGITS.sub(_any_digits, text)
@@ -824,9 +888,10 @@ def _numbers(text: str) -> str:
 # ------------------------------------------------------------------------------------------------
 
 _ROMAN_RE: Final = r"(?=[MDCLXVI])M{0,3}(?:CM|CD|D?C{0,3})(?:XC|XL|L?X{0,3})(?:IX|IV|V?I{0,3})"
-_ROMAN: Final = re.compile(
-    rf"\b(?P<cue>{_alt(ROMAN_CARDINAL_CUES | ROMAN_ORDINAL_CUES)})\s+(?P<r>{_ROMAN_RE})\b(?![.'’]?\w)"
-)
+_ROMAN: Final = re.compile(r"\b(?P<cue>[A-Z][a-z]+\.?)\s+(?P<r>[MDCLXVI]+)\b(?![.'’]?\w)")
+_ROMAN_VALID: Final = re.compile(_ROMAN_RE)
+_ROMAN_GATE: Final = re.compile(r"\s[MDCLXVI]+\b")
+_ROMAN_CUES: Final = ROMAN_CARDINAL_CUES | ROMAN_ORDINAL_CUES
 _ROMAN_VALUES: Final[dict[str, int]] = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100, "D": 500, "M": 1000}
 
 
@@ -840,7 +905,7 @@ def _roman_value(s: str) -> int:
 
 def _roman(m: Match) -> str:
     cue, r = m.group("cue"), m.group("r")
-    if not r:
+    if cue not in _ROMAN_CUES or not _ROMAN_VALID.fullmatch(r):
         return m.group(0)
     n = _roman_value(r)
     if cue in ROMAN_CARDINAL_CUES:
@@ -852,7 +917,7 @@ def _roman(m: Match) -> str:
     return f"{cue} the {N.ordinal(n)}"
 
 
-_TITLE: Final = re.compile(rf"\b(?P<t>{_alt(TITLES)})(?:(?P<dot>\.)|\b)(?=\s+[A-Z])")
+_TITLE: Final = re.compile(r"\b(?P<t>[A-Z][a-z]{1,3})(?:(?P<dot>\.)|\b)(?=\s+[A-Z])")
 _ORDINAL_WORD: Final = re.compile(
     r"(?:first|second|third|th|[0-9]|hundred|thousand|one|two|three|four|five|six|seven|eight|nine|ten)$"
 )
@@ -868,7 +933,7 @@ def _prev_word(s: str, start: int) -> str:
 
 def _title(m: Match) -> str:
     t, dot = m.group("t"), m.group("dot")
-    if not dot and t in TITLES_NEED_PERIOD:
+    if t not in TITLES or (not dot and t in TITLES_NEED_PERIOD):
         return m.group(0)
     if t in ("St", "Dr"):
         if dot and period_ends_sentence(t + ".", _rest(m)):
@@ -895,7 +960,7 @@ _ABBREV_TABLE: Final[dict[str, str]] = {
     "Ph.D.": "PhD",
     "a.k.a.": "AKA",
 }
-_ABBREV: Final = re.compile(rf"(?<![\w.])(?P<a>{_alt(_ABBREV_TABLE)})(?=[\s,;:!?)\]\"”']|$)")
+_ABBREV: Final = re.compile(r"(?<![\w.])(?P<a>(?:[A-Za-z]+\.)+)(?=[\s,;:!?)\]\"”']|$)")
 _AMBIGUOUS_ABBREV: Final = re.compile(
     rf"\b(?:(?P<wd>Sat|Sun)\.(?=,|\s+(?:{_MONTH_ALT})\b)|(?P<mo>Jan|Mar)\.(?=\s+[a-z]|,))"
 )
@@ -907,10 +972,14 @@ _NO_PERIOD: Final = re.compile(
 )
 _DOTTED: Final = re.compile(r"(?<![\w.])(?P<d>(?:[A-Za-z]\.){2,})(?![\w])")
 _INITIAL: Final = re.compile(r"\b(?P<l>[B-HJ-Z])\.(?=\s+[A-Z])")
+_DOTTED_GATE: Final = re.compile(r"[A-Za-z]\.[A-Za-z]\.")
+_INITIAL_GATE: Final = re.compile(r"[B-HJ-Z]\.\s")
 
 
 def _abbrev(m: Match) -> str:
     a = m.group("a")
+    if a not in _ABBREV_TABLE:
+        return a
     return _ABBREV_TABLE[a] + ("." if period_ends_sentence(a, _rest(m)) else "")
 
 
@@ -944,28 +1013,33 @@ def _initial(m: Match) -> str:
 
 
 def _words(text: str) -> str:
-    if "." in text or " " in text:
+    if _ROMAN_GATE.search(text):
         text = _ROMAN.sub(_roman, text)
     text = _TITLE.sub(_title, text)
     if "St" in text:
         text = _STREET.sub(_street, text)
     if "Dr" in text:
         text = _DRIVE.sub(_drive, text)
-    text = _WEEKDAY_RANGE.sub(_weekday_range, text)
+    if "-" in text or "–" in text:
+        text = _WEEKDAY_RANGE.sub(_weekday_range, text)
     if "." in text:
-        text = _AMBIGUOUS_ABBREV.sub(_ambiguous_abbrev, text)
+        if "Sat." in text or "Sun." in text or "Jan." in text or "Mar." in text:
+            text = _AMBIGUOUS_ABBREV.sub(_ambiguous_abbrev, text)
         text = _ABBREV.sub(_abbrev, text)
-        text = _DOTTED.sub(_dotted, text)
-        text = _INITIAL.sub(_initial, text)
-    return _NO_PERIOD.sub(_no_period, text)
+        if _DOTTED_GATE.search(text):
+            text = _DOTTED.sub(_dotted, text)
+        if _INITIAL_GATE.search(text):
+            text = _INITIAL.sub(_initial, text)
+    if "etc" in text or "vs" in text or "approx" in text:
+        text = _NO_PERIOD.sub(_no_period, text)
+    return text
 
 
 # ------------------------------------------------------------------------------------------------
 # 5. Symbols and punctuation.
 # ------------------------------------------------------------------------------------------------
 
-_ARROW: Final = re.compile(r"\s*(?:-+>|=+>|→|⇒)\s*")
-_CMP_SPACED: Final = re.compile(r"(?<=[\s\w])\s*(?P<op><|>)(?P<eq>=)?\s*(?=[\s\w])")
+_CMP_SPACED: Final = re.compile(r"(?<=\s)(?P<op><|>)(?P<eq>=)?(?=\s)")
 _SYMBOLS: Final = re.compile(f"[{re.escape(''.join(SYMBOL_WORDS))}]")
 _GREEK_LETTER: Final = re.compile(r"[\u0370-\u03ff\u1f00-\u1fff]")
 _SUPERSCRIPT: Final = re.compile(f"[{_SUPERSCRIPT_DIGITS}]+")
@@ -974,7 +1048,6 @@ _SLASH: Final = re.compile(r"\s*/\s*")
 _DASH_SPACED: Final = re.compile(r"(?:(?<=\s)|^)-+(?=\s|$)|\s*-{2,}\s*|\s*[–—]+\s*")
 _BULLET: Final = re.compile(r"^[-*+]\s+")
 _DROP: Final = re.compile(r"[\\|^`*_~#<>{}\[\]]")
-_ELLIPSIS: Final = re.compile(r"\.\s?\.(?:\s?\.)+")
 
 
 def _greek(m: Match) -> str:
@@ -985,48 +1058,69 @@ def _greek(m: Match) -> str:
     return " "
 
 
-def _symbols(text: str) -> str:
-    text = _BULLET.sub("", text)
-    if ">" in text or "→" in text or "⇒" in text:
-        text = _ARROW.sub(" to ", text)
-    if "<" in text or ">" in text:
-        text = _CMP_SPACED.sub(lambda m: " " + _cmp(m) + " ", text)
-    text = _SYMBOLS.sub(lambda m: f" {SYMBOL_WORDS[m.group()]} ", text)
+def _letters_and_signs(text: str) -> str:
+    """Lone Greek letters, µ, superscripts and currency signs left over by the number pass (these
+    are word characters or touch words, so they go before the abbreviation pass)."""
     if not text.isascii():
         text = _GREEK_LETTER.sub(_greek, text)
         text = _SUPERSCRIPT.sub(lambda m: {"²": " squared", "³": " cubed"}.get(m.group(), " "), text)
-        text = _CURRENCY_LEFT.sub(" ", text)
+        text = text.replace("µ", " mu ")
+    return _CURRENCY_LEFT.sub(" ", text)
+
+
+def _symbols(text: str) -> str:
+    text = _BULLET.sub("", text)
+    if "<" in text or ">" in text:
+        text = _CMP_SPACED.sub(lambda m: " " + _cmp(m) + " ", text)
+    text = _SYMBOLS.sub(lambda m: f" {SYMBOL_WORDS[m.group()]} ", text)
     if "/" in text:
+        text = _NO_PERIOD.sub(_no_period, text)
         text = _SLASH.sub(" ", text)
-    text = text.replace("[", "(").replace("]", ")").replace("{", "(").replace("}", ")")
-    text = _DASH_SPACED.sub(" — ", text)
-    text = _DROP.sub(" ", text)
-    if ".." in text or ". ." in text:
-        text = _ELLIPSIS.sub("…", text)
-    return text
+    return _DROP.sub(" ", text)
 
 
 _SPACE_BEFORE: Final = re.compile(r"\s+(?=[,.;:!?)…”])")
-_SPACE_AFTER: Final = re.compile(r"(?<=[(“])\s+")
-_SPACE_NEEDED: Final = re.compile(r"(?<=[,;!?])(?=[^\W\d_])|(?<=[^\W\d_]):(?=[^\W\d_])")
-_REPEATED: Final = re.compile(r"([!?,;:])\1+|(?<!\.)\.\.(?!\.)")
+_SPACE_AFTER: Final = re.compile(r"([(“])\s+")
+_SPACE_NEEDED: Final = re.compile(r"([,;!?:])(?=[^\W\d_])")
+_REPEATED: Final = re.compile(r"([!?,;:.])\1+")
 _EMPTY_PARENS: Final = re.compile(r"\(\s*[,;:]?\s*\)|“\s*”|\"\s*\"")
 _CLAUSE_BEFORE_END: Final = re.compile(r"[,;:—]+\s*(?=[.!?])")
-_LEADING_PUNCT: Final = re.compile(r"^[,;:.!?—…)]+\s*(?=\S)")
-_STACKED_ENDS: Final = re.compile(r"(?<=[.!?…])\s+[.!?]+(?=\s|$)")
+_STACKED_ENDS: Final = re.compile(r"([.!?…])\s+[.!?]+(?=\s|$)")
 
 
-def _tidy(text: str) -> str:
+def _space_needed(m: Match) -> str:
+    """A space after , ; ! ? before a letter; after ':' only between letters ("re:x", not "7:30")."""
+    p = m.group(1)
+    if p == ":" and not (m.start() > 0 and m.string[m.start() - 1].isalpha()):
+        return p
+    return p + " "
+
+
+def _tidy_once(text: str, dashes: bool) -> str:
     text = _WS.sub(" ", text).strip()
     text = _EMPTY_PARENS.sub("", text)
     text = _SPACE_BEFORE.sub("", text)
-    text = _SPACE_AFTER.sub("", text)
-    text = _REPEATED.sub(lambda m: m.group(1) or ".", text)
+    text = _SPACE_AFTER.sub(r"\1", text)
+    text = _REPEATED.sub(r"\1", text)
     text = _CLAUSE_BEFORE_END.sub("", text)
-    text = _STACKED_ENDS.sub("", text)
-    text = _SPACE_NEEDED.sub(lambda m: ": " if m.group() == ":" else " ", text)
+    text = _STACKED_ENDS.sub(r"\1", text)
+    text = _SPACE_NEEDED.sub(_space_needed, text)
     text = _LEADING_PUNCT.sub("", text)
-    return _WS.sub(" ", text).strip()
+    if dashes and ("-" in text or "–" in text or "—" in text):
+        text = _DASH_SPACED.sub(" — ", text).strip()
+    return text
+
+
+def _tidy(text: str, *, dashes: bool = True) -> str:
+    """Spacing and punctuation clean-up, repeated until stable (so normalize is idempotent).
+    dashes: also turn spaced hyphens and en dashes into em dashes (not before the number pass,
+    which reads "10 - 20" and "5 - 3 = 2")."""
+    for _ in range(4):
+        new = _tidy_once(text, dashes)
+        if new == text:
+            break
+        text = new
+    return text
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1047,6 +1141,7 @@ def normalize(text: str) -> str:
     text = _urls(text)
     if _DIGIT.search(text):
         text = _numbers(text)
-    text = _words(text)
+    text = _letters_and_signs(text)
     text = _symbols(text)
+    text = _words(text)
     return _tidy(text)

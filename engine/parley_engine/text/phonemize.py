@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import threading
+from collections.abc import Iterator
 from typing import Any, Final
 
 from ..errors import AssetError, InvalidSettingError
@@ -101,7 +102,14 @@ class MisakiG2P:
             return ""
         self.load()
         assert self._strip is not None
-        ps: str = self._g2p(text, normalize_text=False)
+        if not text.isascii():
+            # digits other than 0-9 (superscripts, other scripts): hibari's number reader int()s them
+            text = "".join(" " if c.isdigit() and not c.isascii() else c for c in text)
+        try:
+            ps: str = self._g2p(text, normalize_text=False)
+        except Exception:  # noqa: BLE001 - a bug in hibari on one odd token must not end a stream
+            log.warning("hibari G2P failed on %r; retrying word by word", text, exc_info=True)
+            ps = " ".join(self._word_by_word(text))
         ps = _WS.sub(" ", self._strip.sub("", ps)).strip()
         if not any(c.isalpha() for c in ps):
             return ""
@@ -109,6 +117,13 @@ class MisakiG2P:
         if want and want in self._vocab and not ps.endswith(want):
             ps = ps.rstrip(",;:") + want
         return ps
+
+    def _word_by_word(self, text: str) -> Iterator[str]:
+        for word in text.split(" "):
+            try:
+                yield self._g2p(word, normalize_text=False)
+            except Exception:  # noqa: BLE001
+                log.warning("hibari G2P cannot read %r; skipped", word)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -199,8 +214,8 @@ class EspeakPhonemizer:
 
 def _quiet_logger() -> logging.Logger:
     """phonemizer's default logger rewires the global 'phonemizer' logger for every backend; ours
-    leaves it alone and sends the backend's warnings (language switches, word-count mismatches)
-    to Parley's log."""
+    leaves it alone. Its warnings ("words count mismatch", language switches) are noise for a
+    one-line-per-call use like ours, so only errors get through."""
     logger = logging.getLogger("parley.text.espeak")
-    logger.setLevel(logging.WARNING)
+    logger.setLevel(logging.ERROR)
     return logger
