@@ -1,15 +1,21 @@
 """Vectorisable float32 elementary functions for Numba kernels.
 
 Numba compiles ``math.exp``/``math.sin``/``math.tanh`` to scalar libm calls (no SVML here), which
-LLVM cannot vectorise: measured 2.7 / 7.8 / 18.7 ns per element against NumPy's SIMD loops at
+LLVM cannot vectorise: measured 2.7 / 7.8 / 18.7 ns per value against NumPy's SIMD loops at
 1.3 / 1.6 / 2.6 ns. These replacements are branch-free polynomials (Cephes coefficients) that LLVM
-turns into AVX2 code inside the caller's loop. Accuracy (see tests/kernels/test_vmath.py): exp and
-log within 2 ulp, sin/cos within 2e-7 absolute (range reduction is done in float64, so arguments up
-to ~1e6 rad stay accurate), tanh within 2e-7 absolute (not relative: tiny arguments lose digits,
-which is harmless where it is used, as an angle).
+turns into AVX2 code inside the caller's loop: about 0.6 (exp), 0.9 (sincos), 0.9 (tanh) and
+1.1 ns (log + sqrt) per value. Accuracy, pinned by tests/kernels/test_vmath.py: exp and log within
+2 ulp; sin/cos within 1.5e-7 absolute for |x| < 8000 and 2e-6 up to 1e5; tanh within 2e-7
+absolute (not relative: tiny arguments lose digits, harmless where it is used, as an angle).
 
-All functions are ``inline="always"`` so they compile into (and only into) their callers; nothing
-here compiles at import time. Arguments must be float32 (the kernels cast explicitly).
+For a calling loop to vectorise: compile it with ``error_model="numpy"`` (the default Python error
+model puts a zero-division branch before every ``/``); keep computed indices provably
+non-negative (Numba wraps negative indices); keep one function's chain short (exp feeding sincos
+in one loop body ran at half speed: too long a dependency chain for the out-of-order window).
+
+All functions are ``inline="always"``: they compile into their callers, nothing here compiles at
+import time. Arguments must be float32. Numba's disk cache keys on the *calling* file only: after
+editing this module, clear the ``__pycache__`` of the kernels or touch their files.
 """
 
 from __future__ import annotations
@@ -113,8 +119,9 @@ def log_f32(x: float) -> float:  # pragma: no cover - compiled
     fe = fe - small
     m = m * (_f32(1.0) + small) - _f32(1.0)
     z = m * m
-    y = (((((((_LOG_P0 * m + _LOG_P1) * m + _LOG_P2) * m + _LOG_P3) * m + _LOG_P4) * m + _LOG_P5) * m
-          + _LOG_P6) * m + _LOG_P7) * m + _LOG_P8
+    y = ((_LOG_P0 * m + _LOG_P1) * m + _LOG_P2) * m + _LOG_P3  # Horner, in three lines
+    y = ((y * m + _LOG_P4) * m + _LOG_P5) * m + _LOG_P6
+    y = (y * m + _LOG_P7) * m + _LOG_P8
     y = y * m * z
     y = y + fe * _LN2_LO
     y = y - _f32(0.5) * z

@@ -139,5 +139,6 @@ def synth_frames(x: F32, x0: int, total_len: int, k0: int, a: C64, b: C64, ola: 
     if total_len >= 0:
         n_frames = total_len // HOP
         for blk in range(max(2, n_frames), n_frames + 2):
-            out[pos : pos + HOP] = ola[(blk - n_frames) * HOP : (blk - n_frames + 1) * HOP] * block_norm(blk, n_frames)
+            src = (blk - n_frames) * HOP
+            out[pos : pos + HOP] = ola[src : src + HOP] * block_norm(blk, n_frames)
             pos += HOP

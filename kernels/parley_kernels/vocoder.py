@@ -201,10 +201,7 @@ def _advance(state: VocoderState, kern: _Kernels, new_f0: F32, final: bool, out:
 
     # STFT frame k reads pulse samples k*300 - 600 .. k*300 + 599 and, reflected at the start,
     # sample 600: so it needs p1 >= k + 2 and p1 >= 3 (at the end, reflection covers the rest).
-    if final:
-        k1 = m
-    else:
-        k1 = p1 - 1 if p1 >= 3 else 0
+    k1 = m if final else (p1 - 1 if p1 >= 3 else 0)
     nk = k1 - k0
     if nk <= 0:
         return 0
