@@ -302,7 +302,8 @@ def cmd_voices(args: argparse.Namespace, *, stdout: TextIO | None = None) -> int
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from parley_server.app import config_from_args, run
+    from parley_server.app import run
+    from parley_server.config import config_from_args
 
     try:
         config = config_from_args(args)
@@ -321,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p_serve = sub.add_parser("serve", help="run the WebSocket server")
-    from parley_server.app import add_serve_arguments
+    from parley_server.config import add_serve_arguments
 
     add_serve_arguments(p_serve)
     p_serve.set_defaults(func=cmd_serve)

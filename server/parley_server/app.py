@@ -695,6 +695,8 @@ async def serve_forever(
 def run(config: ServerConfig, *, log_level: str = "INFO") -> int:
     """Blocking: serve until SIGINT/SIGTERM. Returns a process exit status."""
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if log_level != "DEBUG":  # websockets logs every connection at INFO
+        logging.getLogger("parley.server.websockets").setLevel(logging.WARNING)
 
     async def _main() -> None:
         stop = asyncio.Event()
