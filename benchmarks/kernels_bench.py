@@ -57,11 +57,18 @@ def runners(stream_chunk: int, with_hibari: bool) -> dict[str, Callable[[Frames]
         def run(fr: Frames) -> F32:
             state = vocoder.init_state(0, impl=impl)
             n = fr[5].shape[0]
+            c = stream_chunk
             parts = [
                 vocoder.push(
-                    state, *(x[:, a : a + stream_chunk] for x in fr[:5]), fr[5][a : a + stream_chunk]
+                    state,
+                    fr[0][:, a : a + c],
+                    fr[1][:, a : a + c],
+                    fr[2][:, a : a + c],
+                    fr[3][:, a : a + c],
+                    fr[4][:, a : a + c],
+                    fr[5][a : a + c],
                 )
-                for a in range(0, n, stream_chunk)
+                for a in range(0, n, c)
             ]
             parts.append(vocoder.flush(state))
             return np.concatenate(parts)
@@ -109,7 +116,7 @@ def bench_pcm(wavs: list[F32], repeats: int) -> dict[str, dict[str, float]]:
     for _ in range(repeats):
         for impl in ("numba", "numpy"):
             t = time.perf_counter()
-            float_to_pcm16(x, out, impl=impl)  # type: ignore[arg-type]
+            float_to_pcm16(x, out, impl=impl)
             res[impl].append(time.perf_counter() - t)
     return {k: {**summary_ms(v), "samples": int(x.shape[0])} for k, v in res.items()}
 

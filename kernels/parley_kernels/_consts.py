@@ -31,8 +31,9 @@ def _readonly(a: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
 
 # Periodic Hann window; the analysis window is scaled so that a unit cosine peaks at 1 in the STFT.
 WIN: Final = _readonly((0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32))
-WIN_SRC: Final = _readonly(WIN / np.float32(N_FFT / 4))
-WIN2: Final = _readonly(WIN * WIN)  # squared window: the overlap-add normaliser sums its 4 blocks
+WIN_SRC: Final = _readonly((WIN / np.float32(N_FFT / 4)).astype(np.float32))
+# Squared window: the overlap-add normaliser sums its four hop-sized blocks.
+WIN2: Final = _readonly((WIN * WIN).astype(np.float32))
 
 # Linear interpolation of frame-rate f0 to samples (align_corners=False): sample j of frame k sits at
 # k + (j + 0.5) / HOP - 0.5, between frames (k-1, k) for j < HOP/2 and (k, k+1) after; U weighs the
@@ -45,7 +46,7 @@ def _full_norm() -> npt.NDArray[np.float32]:
     ws = np.zeros(HOP, np.float32)
     for r in range(BLOCKS):  # ascending, like the tapered blocks and hibari's dsp._ola_norm
         ws += WIN2[r * HOP : (r + 1) * HOP]
-    return np.float32(1.0) / np.maximum(ws, np.float32(1e-11))
+    return (np.float32(1.0) / np.maximum(ws, np.float32(1e-11))).astype(np.float32)
 
 
 # 1 / summed squared window of an output block that all four overlapping frames reach.

@@ -20,10 +20,11 @@ editing this module, clear the ``__pycache__`` of the kernels or touch their fil
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import numpy as np
-from llvmlite import ir
+from llvmlite import ir  # type: ignore[import-untyped]
 from numba import njit, types
 from numba.extending import intrinsic
 
@@ -37,8 +38,7 @@ _f32 = np.float32
 _I32 = ir.IntType(32)
 
 
-@intrinsic
-def _pow2(typingctx: Any, n: Any) -> Any:
+def _pow2_typer(typingctx: Any, n: Any) -> Any:
     """2**n for an integer-valued float32 n in [-126, 127], built from its exponent bits."""
     if n != types.float32:
         return None
@@ -51,12 +51,11 @@ def _pow2(typingctx: Any, n: Any) -> Any:
     return types.float32(types.float32), codegen
 
 
-@intrinsic
-def _frexp(typingctx: Any, x: Any) -> Any:
+def _frexp_typer(typingctx: Any, x: Any) -> Any:
     """(m, e) with x = m * 2**e, m in [0.5, 1), e as float32; x must be positive and normal."""
     if x != types.float32:
         return None
-    sig = types.UniTuple(types.float32, 2)(types.float32)
+    sig = types.UniTuple(types.float32, 2)(types.float32)  # type: ignore[no-untyped-call]
 
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
         bits = builder.bitcast(args[0], _I32)
@@ -67,6 +66,11 @@ def _frexp(typingctx: Any, x: Any) -> Any:
         return context.make_tuple(builder, signature.return_type, [m, e])
 
     return sig, codegen
+
+
+# Called from compiled code only; typed for the checker as plain functions.
+_pow2 = cast(Callable[[Any], Any], intrinsic(_pow2_typer))
+_frexp = cast(Callable[[Any], Any], intrinsic(_frexp_typer))
 
 
 # exp: x = n ln2 + r, |r| <= ln2/2, exp(r) by a degree-6 polynomial, 2^n built from its bits.
@@ -84,7 +88,7 @@ _EXP_HI = _f32(88.0)
 
 
 @njit(inline="always")
-def exp_f32(x: float) -> float:  # pragma: no cover - compiled
+def exp_f32(x: Any) -> Any:  # pragma: no cover - compiled
     x = min(max(x, _EXP_LO), _EXP_HI)
     fn = np.floor(x * _LOG2E + _f32(0.5))
     r = x - fn * _LN2_HI
@@ -112,7 +116,7 @@ _LOG_P0, _LOG_P1, _LOG_P2, _LOG_P3, _LOG_P4, _LOG_P5, _LOG_P6, _LOG_P7, _LOG_P8 
 
 
 @njit(inline="always")
-def log_f32(x: float) -> float:  # pragma: no cover - compiled
+def log_f32(x: Any) -> Any:  # pragma: no cover - compiled
     """Natural log of a positive, normal float32 (no checks: callers guarantee x > 1.2e-38)."""
     m, fe = _frexp(x)
     small = _f32(m < _SQRTHF)  # 0 or 1; arithmetic instead of a branch keeps the loop vectorisable
@@ -146,7 +150,7 @@ _C3 = _f32(2.443315711809948e-5)
 
 
 @njit(inline="always")
-def sincos_f32(x: float) -> tuple[float, float]:  # pragma: no cover - compiled
+def sincos_f32(x: Any) -> tuple[Any, Any]:  # pragma: no cover - compiled
     q = np.floor(x * _TWO_OVER_PI + _f32(0.5))
     r = ((x - q * _PIO2_A) - q * _PIO2_B) - q * _PIO2_C
     z = r * r
@@ -164,7 +168,7 @@ def sincos_f32(x: float) -> tuple[float, float]:  # pragma: no cover - compiled
 
 
 @njit(inline="always")
-def tanh_f32(x: float) -> float:  # pragma: no cover - compiled
+def tanh_f32(x: Any) -> Any:  # pragma: no cover - compiled
     """tanh via 1 - 2 / (exp(2|x|) + 1); absolute error ~1e-7 (fine for an angle, not for tiny x)."""
     ax = min(abs(x), _f32(9.0))  # tanh(9) rounds to 1 in float32
     t = _f32(1.0) - _f32(2.0) / (exp_f32(ax + ax) + _f32(1.0))

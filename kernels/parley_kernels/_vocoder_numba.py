@@ -74,20 +74,17 @@ _INV_N = 1.0 / N_FFT
 _OLA_LEN = (BLOCKS - 1) * HOP
 _TILE = 16  # frames per tile in spectral_factors (scratch 6 x 16 x 601 floats, L2-resident)
 
-_KERNEL = {"nogil": True, "cache": True, "error_model": "numpy"}
-_PASS = {"nogil": True, "cache": True, "error_model": "numpy", "inline": "never"}
-
 
 # Passes of spectral_factors over one tile (count values, frame-major). Indices inside the loops
 # are kept provably non-negative (offsets are applied by slicing first): Numba wraps negative
 # indices, and that select on a computed index stops LLVM from vectorising.
-@njit(**_PASS)
+@njit(nogil=True, cache=True, error_model="numpy", inline="never")
 def _tanh_angle(ang, count):  # type: ignore[no-untyped-def]
     for j in range(count):
         ang[j] = _PI * tanh_f32(ang[j])
 
 
-@njit(**_PASS)
+@njit(nogil=True, cache=True, error_model="numpy", inline="never")
 def _noise_polar(words, gain, ang, count):  # type: ignore[no-untyped-def]
     for j in range(count):  # Box-Muller, see _vocoder_numpy.noise_polar
         lo = words[2 * j]
@@ -98,7 +95,7 @@ def _noise_polar(words, gain, ang, count):  # type: ignore[no-untyped-def]
         ang[j] = u2 * _TWO_PI
 
 
-@njit(**_PASS)
+@njit(nogil=True, cache=True, error_model="numpy", inline="never")
 def _harmonic(log_gain, ang, out, count):  # type: ignore[no-untyped-def]
     for j in range(count):
         g = exp_f32(log_gain[j])
@@ -107,7 +104,7 @@ def _harmonic(log_gain, ang, out, count):  # type: ignore[no-untyped-def]
         out[2 * j + 1] = g * s
 
 
-@njit(**_PASS)
+@njit(nogil=True, cache=True, error_model="numpy", inline="never")
 def _noise_and_free(noise_gain, noise_ang, log_gain, ang, out, count):  # type: ignore[no-untyped-def]
     for j in range(count):
         zs, zc = sincos_f32(noise_ang[j])
@@ -117,7 +114,7 @@ def _noise_and_free(noise_gain, noise_ang, log_gain, ang, out, count):  # type: 
         out[2 * j + 1] = noise_gain[j] * zs + g * ps
 
 
-@njit(**_KERNEL)
+@njit(nogil=True, cache=True, error_model="numpy")
 def spectral_factors(lh, theta, ln, lr, phi, col0, noise, a_out, b_out):  # type: ignore[no-untyped-def]
     n = noise.shape[0]
     size = _TILE * N_BINS
@@ -149,7 +146,7 @@ def spectral_factors(lh, theta, ln, lr, phi, col0, noise, a_out, b_out):  # type
         _noise_and_free(g_n, ang_z, g_r, ang_r, b_f[lo:hi], count)
 
 
-@njit(**_KERNEL)
+@njit(nogil=True, cache=True, error_model="numpy")
 def pulse_train(f0x, acc, out):  # type: ignore[no-untyped-def]
     n = f0x.shape[0] - 2
     m = n * HOP
@@ -203,7 +200,7 @@ def _emit_block(src, src0, blk, n_frames, out, pos):  # type: ignore[no-untyped-
         out[pos + j] = src[src0 + j] * (_f32(1.0) / max(ws, _f32(1e-11)))
 
 
-@njit(**_KERNEL)
+@njit(nogil=True, cache=True, error_model="numpy")
 def synth_frames(x, x0, total_len, k0, a, b, ola, out):  # type: ignore[no-untyped-def]
     nk = a.shape[0]
     frames = np.empty((nk, N_FFT), np.float32)

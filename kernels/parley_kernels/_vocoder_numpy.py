@@ -112,7 +112,7 @@ def block_norm(b: int, n_frames: int) -> F32:
     for r in range(4):
         if r <= b and (n_frames < 0 or r > b - n_frames):
             ws += WIN2[r * HOP : (r + 1) * HOP]
-    return _f32(1.0) / np.maximum(ws, _f32(1e-11))
+    return (_f32(1.0) / np.maximum(ws, _f32(1e-11))).astype(np.float32)
 
 
 def synth_frames(x: F32, x0: int, total_len: int, k0: int, a: C64, b: C64, ola: F32, out: F32) -> None:

@@ -59,8 +59,8 @@ def float_to_pcm16(
     if out is None:
         out = np.empty(x.shape[0], np.int16)
     elif not isinstance(out, np.ndarray) or out.dtype != np.int16:
-        got = out.dtype if isinstance(out, np.ndarray) else type(out).__name__
-        raise ValueError(f"out must be an int16 numpy array, got {got}")
+        got_out = out.dtype if isinstance(out, np.ndarray) else type(out).__name__
+        raise ValueError(f"out must be an int16 numpy array, got {got_out}")
     elif out.shape != x.shape:
         raise ValueError(f"out has shape {out.shape} but x has shape {x.shape}")
     elif not out.flags.writeable:

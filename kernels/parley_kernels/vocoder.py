@@ -148,9 +148,12 @@ def _check_frames(name: str, x: object, n: int) -> F32:
     return x if x.dtype == np.float32 else x.astype(np.float32)
 
 
+Spectra = tuple[F32, F32, F32, F32, F32]
+
+
 def _validate(
     lh: object, theta: object, ln: object, lr: object, phi: object, f0: object
-) -> tuple[list[F32], F32]:
+) -> tuple[Spectra, F32]:
     """Checked float32 inputs. Layouts are normalised so that the Numba kernel sees either five
     C-contiguous arrays or five strided ones (slices of the model output): two compiled variants,
     both made by warmup(). Copying a [601, 8] slice costs more than the kernel reading it in place."""
@@ -158,13 +161,19 @@ def _validate(
         shape = list(f0.shape) if isinstance(f0, np.ndarray) else type(f0).__name__
         raise ValueError(f"f0 must be a 1-D float array [n] in Hz, got {shape}")
     n = f0.shape[0]
-    names = ("lh", "theta", "ln", "lr", "phi")
-    arrays = [_check_frames(nm, x, n) for nm, x in zip(names, (lh, theta, ln, lr, phi), strict=True)]
+    arrays: Spectra = (
+        _check_frames("lh", lh, n),
+        _check_frames("theta", theta, n),
+        _check_frames("ln", ln, n),
+        _check_frames("lr", lr, n),
+        _check_frames("phi", phi, n),
+    )
     contiguous = [x.flags.c_contiguous for x in arrays]
     if not all(contiguous):
         strided = [not c and not x.flags.f_contiguous for x, c in zip(arrays, contiguous, strict=True)]
         if not all(strided):
-            arrays = [np.ascontiguousarray(x) for x in arrays]
+            a, b, c, d, e = (np.ascontiguousarray(x) for x in arrays)
+            arrays = (a, b, c, d, e)
     return arrays, np.ascontiguousarray(f0, dtype=np.float32)
 
 
@@ -311,12 +320,13 @@ def warmup() -> None:
     """
     rng = np.random.default_rng(0)
     n = 12
-    spec = [rng.standard_normal((N_BINS, n)).astype(np.float32) for _ in range(5)]
+    lh, theta, ln, lr, phi = (rng.standard_normal((N_BINS, n)).astype(np.float32) for _ in range(5))
     f0 = np.linspace(0.0, 200.0, n, dtype=np.float32)
     state = init_state(0, impl="numba")
     for lo, hi in ((0, 1), (1, 5), (5, n)):
-        push(state, *(np.ascontiguousarray(x[:, lo:hi]) for x in spec), f0[lo:hi])
+        a, b, c, d, e = (np.ascontiguousarray(x[:, lo:hi]) for x in (lh, theta, ln, lr, phi))
+        push(state, a, b, c, d, e, f0[lo:hi])
     flush(state)
-    state = init_state(0, impl="numba")
-    push(state, *(x[:, 2:7] for x in spec), f0[2:7])
+    state = init_state(0, impl="numba")  # strided slices: the other compiled layout
+    push(state, lh[:, 2:7], theta[:, 2:7], ln[:, 2:7], lr[:, 2:7], phi[:, 2:7], f0[2:7])
     flush(state)

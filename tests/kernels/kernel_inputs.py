@@ -35,7 +35,14 @@ class Frames:
 
     def cols(self, lo: int, hi: int) -> tuple[F32, F32, F32, F32, F32, F32]:
         """Frames lo..hi-1 as views (strided, like slices of the ONNX outputs)."""
-        return (*(x[:, lo:hi] for x in self.spectra()), self.f0[lo:hi])
+        return (
+            self.lh[:, lo:hi],
+            self.theta[:, lo:hi],
+            self.ln[:, lo:hi],
+            self.lr[:, lo:hi],
+            self.phi[:, lo:hi],
+            self.f0[lo:hi],
+        )
 
     def replace(self, **kw: F32) -> Frames:
         fields = dict(zip(("lh", "theta", "ln", "lr", "phi", "f0"), self.args(), strict=True))
@@ -53,7 +60,8 @@ def synthetic_frames(n: int, seed: int = 0) -> Frames:
         base = rng.standard_normal((N_BINS // 20 + 2, n + 2))
         x = np.repeat(base, 20, axis=0)[:N_BINS, :n] + 0.3 * rng.standard_normal((N_BINS, n))
         x = (x - x.min()) / (x.max() - x.min())
-        return (lo + (hi - lo) * x).astype(np.float32)
+        out: F32 = (lo + (hi - lo) * x).astype(np.float32)
+        return out
 
     t = np.arange(n)
     f0 = 80.0 + 220.0 * (0.5 + 0.5 * np.sin(t / 9.0))

@@ -110,9 +110,11 @@ class TestVocoder:
         padded = [np.zeros((N_BINS, 2 * frames.n), np.float32) for _ in range(5)]
         for p, x in zip(padded, frames.spectra(), strict=True):
             p[:, ::2] = x
-        strided = vocoder.synthesize(*(p[:, ::2] for p in padded), frames.f0, seed=3, impl=impl)
+        a, b, c, d, e = (p[:, ::2] for p in padded)
+        strided = vocoder.synthesize(a, b, c, d, e, frames.f0, seed=3, impl=impl)
         np.testing.assert_array_equal(strided, ref)
-        f64 = vocoder.synthesize(*(x.astype(np.float64) for x in frames.args()), seed=3, impl=impl)
+        g = [x.astype(np.float64) for x in frames.args()]
+        f64 = vocoder.synthesize(g[0], g[1], g[2], g[3], g[4], g[5], seed=3, impl=impl)
         np.testing.assert_array_equal(f64, ref)
         mixed = (np.ascontiguousarray(frames.lh), frames.theta[:, :], *frames.cols(0, frames.n)[2:])
         np.testing.assert_array_equal(vocoder.synthesize(*mixed, seed=3, impl=impl), ref)
@@ -184,8 +186,8 @@ class TestVocoder:
     )
     def test_bad_inputs_raise_value_error(self, impl: Impl, which: str, bad: object, match: str) -> None:
         fr = synthetic_frames(4)
-        args = dict(zip(("lh", "theta", "ln", "lr", "phi", "f0"), fr.args(), strict=True))
-        args[which] = bad  # type: ignore[assignment]
+        args: dict[str, object] = dict(zip(("lh", "theta", "ln", "lr", "phi", "f0"), fr.args(), strict=True))
+        args[which] = bad
         state = vocoder.init_state(0, impl=impl)
         with pytest.raises(ValueError, match=match):
             vocoder.push(state, **args)  # type: ignore[arg-type]
