@@ -153,10 +153,16 @@ class EspeakPhonemizer:
         self._lock = threading.Lock()
         self._backend: Any = None
         self._version: tuple[int, ...] = ()
+        self._library_path = ""
 
     @property
     def loaded(self) -> bool:
         return self._backend is not None
+
+    @property
+    def library_path(self) -> str:
+        """Path of the libespeak-ng in use (the espeakng-loader build); "" before ``load()``."""
+        return self._library_path
 
     @property
     def espeak_version(self) -> tuple[int, ...]:
@@ -198,6 +204,7 @@ class EspeakPhonemizer:
                         ) from e
                     raise AssetError(f"espeak-ng could not be initialised: {e}") from e
             self._version = tuple(backend.version())
+            self._library_path = str(backend._espeak.library_path)
             self._backend = backend
 
     def __call__(self, text: str) -> str:

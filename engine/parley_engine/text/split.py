@@ -281,7 +281,7 @@ _SPLIT_BEFORE: Final = CONJUNCTIONS | PREPOSITIONS
 
 def _word_split(text: str, a: int, b: int, max_chars: int) -> list[tuple[int, int]]:
     """Cut text[a:b] into pieces of at most max_chars (stripped) at word boundaries, preferring a
-    cut before a conjunction or preposition in the second half of the window."""
+    cut before a conjunction or preposition in the last two thirds of the window."""
     pieces: list[tuple[int, int]] = []
     a, b = _trimmed(text, a, b)
     while b - a > max_chars:
@@ -289,7 +289,7 @@ def _word_split(text: str, a: int, b: int, max_chars: int) -> list[tuple[int, in
         gaps = [(m.start(), m.end()) for m in _GAP.finditer(text, a + 1, limit + 1)]
         cut = -1
         for gs, ge in reversed(gaps):
-            if gs - a < max_chars // 2:
+            if gs - a < max_chars // 3:
                 break
             w = _WORD.match(text, ge)
             if w is not None and _bare(w.group()) in _SPLIT_BEFORE:
