@@ -134,3 +134,20 @@ def test_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert all(c in out for c in ("serve", "say", "voices"))
+
+
+@pytest.mark.integration
+def test_say_local_with_the_real_engine(tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
+    out = f"{tmp_path}/local.wav"
+    assert cli.main(["say", "Spoken without a server.", "--local", "--voice", "heart", "--out", out]) == 0
+    audio, sr = sf.read(out, dtype="float32")
+    assert sr == 24000 and 0.8 < audio.size / sr < 5.0
+    assert np.all(np.isfinite(audio)) and float(np.sqrt(np.mean(audio**2))) > 0.01
+    assert "s of audio at 24000 Hz" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+def test_say_local_refusal_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: object) -> None:
+    assert cli.main(["say", "hi", "--local", "--voice", "nobody", "--out", f"{tmp_path}/x.wav"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown_voice" in err

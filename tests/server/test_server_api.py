@@ -1,0 +1,55 @@
+"""The public surface of parley_server is small and pinned; its protocol core is pure."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+
+import parley_server
+import parley_server.protocol
+
+PURE_MODULES = ["protocol.py", "framing.py", "flow.py", "config.py"]
+FORBIDDEN = {"asyncio", "socket", "threading", "websockets", "selectors", "concurrent", "ssl"}
+
+
+def test_package_all_is_pinned() -> None:
+    assert sorted(parley_server.__all__) == ["ParleyServer", "ServerConfig", "main", "serve_forever"]
+    for name in parley_server.__all__:
+        assert getattr(parley_server, name) is not None
+
+
+def test_protocol_all_is_pinned() -> None:
+    assert set(parley_server.protocol.__all__) == {
+        "BYTES_PER_SAMPLE", "DEFAULT_FORMAT", "FORMATS", "FRAME_MS_DEFAULT", "FRAME_MS_MAX",
+        "FRAME_MS_MIN", "MAX_ID_CHARS", "PROTOCOL_VERSION", "SEED_MAX", "AudioReceived", "Cancelled",
+        "ClientEvent", "ClientProtocol", "ClientState", "ConnectionState", "Done", "ErrorCode", "Event",
+        "Hello", "InvalidStateError", "ProtocolErrorEvent", "ProtocolViolation", "RequestState",
+        "ServerError", "ServerInfo", "ServerProtocol", "SpeakRequest", "Started", "StartSynthesis",
+        "StopSynthesis", "UnknownMessage", "VoiceDescription", "VoicesListed",
+    }  # fmt: skip
+
+
+def test_pure_modules_import_no_io() -> None:
+    root = pathlib.Path(parley_server.__file__).parent
+    for name in PURE_MODULES:
+        tree = ast.parse((root / name).read_text())
+        imported: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported.add(node.module.split(".")[0])
+        assert not imported & FORBIDDEN, f"{name} imports {imported & FORBIDDEN}"
+
+
+def test_error_codes_match_the_engine() -> None:
+    """Engine error codes travel verbatim; the protocol's table must know every one of them."""
+    from parley_engine import errors
+    from parley_server.protocol import ErrorCode
+
+    engine_codes = {
+        cls.code
+        for cls in vars(errors).values()
+        if isinstance(cls, type) and issubclass(cls, errors.ParleyError) and cls is not errors.ParleyError
+    }
+    assert engine_codes <= {c.value for c in ErrorCode}
