@@ -8,17 +8,25 @@ into a waveform::
     y = iSTFT(S)     (n_fft 1200, hop 300, periodic Hann, centred, length F * 300)
 
 ``pulses`` is a band-limited pulse train (every harmonic below 11 kHz) whose per-sample f0 is
-interpolated linearly between frames, ``Z`` complex Gaussian noise.
+interpolated linearly between frames; ``Z`` is standard complex Gaussian noise (real and imaginary
+parts independent N(0, 1), as in hibari), made by Box-Muller from 64 bits per bin that the stream's
+``numpy.random.Generator`` draws frame by frame (4x cheaper than ``standard_normal``; hibari draws
+its noise bin-major over a whole sentence, so the noise samples differ from hibari's, not their
+statistics). With the noise branch silenced the output matches ``hibari.dsp.synth`` to ~1e-7.
 
 Streaming: ``push`` frames as the model produces them and get back the samples that are final;
 ``flush`` at the end returns the rest. Output lags input by 4 frames (50 ms): sample block k needs
 the STFT of frame k, whose 1200-sample window reaches pulse samples of frame k + 1, whose second
 half interpolates toward f0 of frame k + 2; the first 600 samples of the centred iSTFT are dropped.
-Chunked output equals one-shot output for any chunking (bit for bit, for a given ``impl``).
+Chunked output equals one-shot output for any chunking, bit for bit (every operation is per
+sample or per frame and runs in the same order; the phase is one running float64 sum, exactly
+like hibari's ``cumsum``).
 
 Two implementations with one contract, chosen per stream: ``impl="numba"`` (default; compiled
-kernels, release the GIL) and ``impl="numpy"`` (the reference). Given the same seed they agree to
-~1e-6 (float32 rounding of different elementary-function implementations).
+kernels that release the GIL) and ``impl="numpy"`` (the reference, which follows hibari's code).
+Given the same seed they agree to ~1e-7 (float32 rounding of different elementary functions).
+States are independent (no module-level mutable state): one per stream, any number of streams on
+any threads, but one state must not be used from two threads at once.
 
     state = init_state(seed=1)
     for lh, theta, ln, lr, phi, f0 in model_chunks:   # [601, n] float32 each, f0 [n]
@@ -40,6 +48,7 @@ from ._consts import HALF, HOP, N_BINS, N_FFT, SR
 
 __all__ = [
     "HOP",
+    "LATENCY_FRAMES",
     "N_BINS",
     "N_FFT",
     "SR",
@@ -174,7 +183,11 @@ def _validate(
         if not all(strided):
             a, b, c, d, e = (np.ascontiguousarray(x) for x in arrays)
             arrays = (a, b, c, d, e)
-    return arrays, np.ascontiguousarray(f0, dtype=np.float32)
+    f0_ = np.ascontiguousarray(f0, dtype=np.float32)
+    if not np.isfinite(f0_).all():
+        bad = int(np.flatnonzero(~np.isfinite(f0_))[0])
+        raise ValueError(f"f0 must be finite (Hz), got {f0_[bad]} at frame {bad} of this push")
+    return arrays, f0_
 
 
 def _check_open(state: VocoderState) -> _Kernels:
@@ -251,7 +264,9 @@ def push(
     ``lh``, ``theta``, ``ln``, ``lr``, ``phi``: float arrays [601, n] (bins x frames; any strides,
     e.g. ``outputs[i][0][:, a:b]`` of the ONNX model; other float dtypes are converted). ``lh``,
     ``ln``, ``lr`` are natural-log magnitudes, ``theta`` and ``phi`` phases (rad; ``theta`` goes
-    through pi * tanh). ``f0``: float [n], Hz; < 40 is unvoiced. Values must be finite.
+    through pi * tanh). ``f0``: float [n], Hz; < 40 is unvoiced; must be finite (checked: a NaN
+    would poison the phase accumulator for the rest of the stream). The spectra are not checked (a
+    non-finite value spoils only the output samples within 50 ms of its frame).
 
     Returns a new float32 array whose length is a multiple of 300, possibly 0: after M frames in
     total, ``max(0, M - 4) * 300`` samples have come out. Mutates ``state``. Raises ValueError for

@@ -182,6 +182,8 @@ class TestVocoder:
             ("lr", [[0.0] * 4] * N_BINS, "lr must be a numpy array"),
             ("f0", np.zeros((1, 4), np.float32), "f0 must be a 1-D float array"),
             ("f0", np.zeros(4, np.int64), "f0 must be a 1-D float array"),
+            ("f0", np.array([100.0, np.nan, 0.0, 0.0], np.float32), "f0 must be finite .* at frame 1"),
+            ("f0", np.array([0.0, 0.0, 0.0, np.inf], np.float32), "f0 must be finite .* at frame 3"),
         ],
     )
     def test_bad_inputs_raise_value_error(self, impl: Impl, which: str, bad: object, match: str) -> None:
