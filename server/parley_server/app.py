@@ -31,7 +31,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from http import HTTPStatus
 from importlib import metadata
@@ -121,12 +121,27 @@ class _Step:
     busy_s: float
 
 
-def _start_job(
-    engine: SynthesisEngine, req: SpeakRequest, cancel: CancelToken
-) -> tuple[Iterator[AudioChunk], int]:
+@dataclass(frozen=True)
+class _Opened:
+    it: Iterator[AudioChunk]
+    framer: Framer
+    state: FramerState
+    first: _Step
+
+
+def _open_job(engine: SynthesisEngine, req: SpeakRequest, cancel: CancelToken) -> _Opened:
+    """Validate and open the engine stream, then compute its first chunk (one job, one hop)."""
+    t0 = time.perf_counter()
     settings = SpeakSettings(speed=req.speed, seed=req.seed)
     it = engine.stream(req.text, voice=req.voice, settings=settings, cancel=cancel)
-    return it, engine.sample_rate_hz(req.voice)
+    try:
+        framer = Framer(engine.sample_rate_hz(req.voice), req.frame_ms, req.format)
+        state = framer.init_state()
+        step = _step_job(it, framer, state, cancel)
+    except BaseException:
+        _close_job(it)
+        raise
+    return _Opened(it, framer, state, replace(step, busy_s=time.perf_counter() - t0))
 
 
 def _step_job(it: Iterator[AudioChunk], framer: Framer, state: FramerState, cancel: CancelToken) -> _Step:
@@ -231,7 +246,6 @@ class _FrameBuffer:
         self._writable = asyncio.Event()
         self._writable.set()
         self._closed = False
-        self.max_buffered_ms = 0.0
 
     @property
     def closed(self) -> bool:
@@ -243,7 +257,6 @@ class _FrameBuffer:
         self._items.append(item)
         if isinstance(item, _FrameItem):
             self.flow.add(item.audio_ms)
-            self.max_buffered_ms = max(self.max_buffered_ms, self.flow.buffered_ms)
             if self.flow.paused:
                 self._writable.clear()
         self._readable.set()
@@ -288,7 +301,6 @@ class _RequestRun:
         self.chunks = 0
         self.synthesis_s = 0.0
         self.paused_s = 0.0
-        self.jobs_in_flight = 0
         self.task = asyncio.create_task(self._run(), name=f"parley-request-{request.id}")
 
     def stop(self) -> None:
@@ -297,12 +309,7 @@ class _RequestRun:
         self.buffer.close()
 
     async def _job(self, deadline_s: float, fn: Any) -> Any:
-        pool = self.conn.server.pool
-        self.jobs_in_flight += 1
-        try:
-            return await _await_job(pool.submit(deadline_s, fn))
-        finally:
-            self.jobs_in_flight -= 1
+        return await _await_job(self.conn.server.pool.submit(deadline_s, fn))
 
     async def _run(self) -> None:
         producer = asyncio.create_task(self._produce(), name=f"parley-synth-{self.request.id}")
@@ -325,33 +332,33 @@ class _RequestRun:
         engine = self.conn.server.engine
         it: Iterator[AudioChunk] | None = None
         try:
-            it, sample_rate_hz = await self._job(
-                req.received_at_s, partial(_start_job, engine, req, self.token)
-            )
-            framer = Framer(sample_rate_hz, req.frame_ms, req.format)
-            state = framer.init_state()
+            opened: _Opened = await self._job(req.received_at_s, partial(_open_job, engine, req, self.token))
+            it, framer, state, step = opened.it, opened.framer, opened.state, opened.first
+            sample_rate_hz = framer.sample_rate_hz
+            width = BYTES_PER_SAMPLE[req.format]
             self.buffer.put(_StartItem(sample_rate_hz))
             t0 = time.monotonic()
             produced_ms = 0.0
-            while not self.token.cancelled:
+            while True:
+                self.synthesis_s += step.busy_s
+                self.chunks += step.chunks
+                produced_ms += step.audio_ms
+                for pcm in step.frames:
+                    self.buffer.put(_FrameItem(pcm, 1000.0 * len(pcm) / width / sample_rate_hz))
+                if step.finished:
+                    self.buffer.put(_EndItem())
+                    return
                 if self.buffer.flow.paused:
                     t_pause = time.monotonic()
                     ok = await self.buffer.wait_writable()
                     self.paused_s += time.monotonic() - t_pause
                     if not ok:
                         return
-                # Earliest deadline first: when would a real-time listener run out of audio?
-                deadline_s = req.received_at_s if produced_ms == 0 else t0 + produced_ms / 1000.0
-                step: _Step = await self._job(deadline_s, partial(_step_job, it, framer, state, self.token))
-                self.synthesis_s += step.busy_s
-                self.chunks += step.chunks
-                produced_ms += step.audio_ms
-                width = BYTES_PER_SAMPLE[req.format]
-                for pcm in step.frames:
-                    self.buffer.put(_FrameItem(pcm, 1000.0 * len(pcm) / width / sample_rate_hz))
-                if step.finished:
-                    self.buffer.put(_EndItem())
+                if self.token.cancelled:
                     return
+                # Earliest deadline first: when would a real-time listener run out of audio?
+                deadline_s = t0 + produced_ms / 1000.0
+                step = await self._job(deadline_s, partial(_step_job, it, framer, state, self.token))
         except ParleyError as exc:
             self.buffer.put(_ErrorItem(exc.code, exc.message, exc.field))
         except asyncio.CancelledError:
