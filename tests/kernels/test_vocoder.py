@@ -196,6 +196,16 @@ class TestVocoder:
         assert state.frames_in == 0
 
 
+def test_noise_words_are_the_generators_uniform_uint64() -> None:
+    # push() draws noise with bit_generator.random_raw: pinned to equal Generator.integers over
+    # the full uint64 range, so the noise is an ordinary, documented Generator stream.
+    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    raw = a.bit_generator.random_raw((4, N_BINS))
+    full = b.integers(0, 2**64 - 1, (4, N_BINS), np.uint64, endpoint=True)
+    assert raw.dtype == np.uint64
+    np.testing.assert_array_equal(raw, full)
+
+
 def test_unknown_impl_raises() -> None:
     with pytest.raises(ValueError, match="impl must be one of"):
         vocoder.init_state(0, impl="cuda")  # type: ignore[arg-type]
