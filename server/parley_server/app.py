@@ -39,7 +39,8 @@ from typing import Any, Protocol, TypeVar
 
 from parley_engine.errors import ParleyError
 from parley_engine.types import MAX_SPEED, MIN_SPEED, AudioChunk, CancelToken, SpeakSettings, VoiceInfo
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection
+from websockets.asyncio.server import serve as ws_serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
@@ -70,7 +71,7 @@ __all__ = [
     "load_engine",
     "main",
     "run",
-    "serve_forever",
+    "serve",
     "server_version",
 ]
 
@@ -584,7 +585,7 @@ class ParleyServer:
         await asyncio.to_thread(framing_warmup)  # compiles the PCM kernel unless cached/warm
         self._pool = WorkerPool(cfg.worker_threads)
         try:
-            self._server = await serve(
+            self._server = await ws_serve(
                 self._handler,
                 cfg.host,
                 cfg.port,
@@ -682,7 +683,7 @@ def load_engine(config: ServerConfig) -> SynthesisEngine:
     return engine  # type: ignore[no-any-return,unused-ignore]
 
 
-async def serve_forever(
+async def serve(
     config: ServerConfig,
     *,
     engine: SynthesisEngine | None = None,
@@ -711,7 +712,7 @@ def run(config: ServerConfig, *, log_level: str = "INFO") -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
-        await serve_forever(config, stop=stop)
+        await serve(config, stop=stop)
         log.info("stopped")
 
     try:

@@ -13,7 +13,7 @@ FORBIDDEN = {"asyncio", "socket", "threading", "websockets", "selectors", "concu
 
 
 def test_package_all_is_pinned() -> None:
-    assert sorted(parley_server.__all__) == ["ParleyServer", "ServerConfig", "main", "serve_forever"]
+    assert sorted(parley_server.__all__) == ["ParleyServer", "ServerConfig", "main", "serve"]
     for name in parley_server.__all__:
         assert getattr(parley_server, name) is not None
 
