@@ -71,7 +71,6 @@ _SINGULAR = _f32(SINGULAR)
 _U23 = _f32(2.0**-23)
 _U24 = _f32(2.0**-24)
 _INV_N = 1.0 / N_FFT
-_OLA_LEN = (BLOCKS - 1) * HOP
 _TILE = 16  # frames per tile in spectral_factors (scratch 6 x 16 x 601 floats, L2-resident)
 
 
@@ -186,18 +185,18 @@ def _reflect(i, total_len):  # type: ignore[no-untyped-def]
 
 
 @njit(inline="always")
-def _emit_block(src, src0, blk, n_frames, out, pos):  # type: ignore[no-untyped-def]
-    """out[pos:pos+HOP] = src[src0:src0+HOP] / (summed squared window of output block blk)."""
+def _emit_block(src, blk, n_frames, dst):  # type: ignore[no-untyped-def]
+    """dst[:HOP] = src[:HOP] / (summed squared window of output block blk)."""
     if blk >= BLOCKS - 1 and (n_frames < 0 or blk < n_frames):
         for j in range(HOP):
-            out[pos + j] = src[src0 + j] * NORM_FULL[j]
+            dst[j] = src[j] * NORM_FULL[j]
         return
     for j in range(HOP):
         ws = _f32(0.0)
         for r in range(BLOCKS):
             if r <= blk and (n_frames < 0 or r > blk - n_frames):
                 ws += WIN2[r * HOP + j]
-        out[pos + j] = src[src0 + j] * (_f32(1.0) / max(ws, _f32(1e-11)))
+        dst[j] = src[j] * (_f32(1.0) / max(ws, _f32(1e-11)))
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
@@ -207,9 +206,9 @@ def synth_frames(x, x0, total_len, k0, a, b, ola, out):  # type: ignore[no-untyp
     for i in range(nk):
         start = (k0 + i) * HOP - HALF
         if start >= 0 and (total_len < 0 or start + N_FFT <= total_len):
-            off = start - x0
+            seg = x[start - x0 : start - x0 + N_FFT]  # sliced first: see the note on indices above
             for j in range(N_FFT):
-                frames[i, j] = x[off + j] * WIN_SRC[j]
+                frames[i, j] = seg[j] * WIN_SRC[j]
         else:
             for j in range(N_FFT):
                 frames[i, j] = x[_reflect(start + j, total_len) - x0] * WIN_SRC[j]
@@ -230,19 +229,17 @@ def synth_frames(x, x0, total_len, k0, a, b, ola, out):  # type: ignore[no-untyp
     for i in range(nk):
         k = k0 + i
         y = frames[i]
-        for j in range(HOP):  # block k is complete after this frame
+        for j in range(HOP):  # block k is complete after this frame; the other three shift down
             y[j] = ola[j] + y[j] * WIN[j]
-        for j in range(HOP, 2 * HOP):
-            ola[j - HOP] = ola[j] + y[j] * WIN[j]
-        for j in range(2 * HOP, 3 * HOP):
-            ola[j - HOP] = ola[j] + y[j] * WIN[j]
-        for j in range(3 * HOP, N_FFT):
-            ola[j - HOP] = y[j] * WIN[j]
+            ola[j] = ola[HOP + j] + y[HOP + j] * WIN[HOP + j]
+            ola[HOP + j] = ola[2 * HOP + j] + y[2 * HOP + j] * WIN[2 * HOP + j]
+            ola[2 * HOP + j] = y[3 * HOP + j] * WIN[3 * HOP + j]
         if k >= 2:  # output starts HALF samples into the padded signal
-            _emit_block(y, 0, k, -1, out, pos)
+            _emit_block(y, k, -1, out[pos : pos + HOP])
             pos += HOP
     if total_len >= 0:
         n_frames = total_len // HOP
         for blk in range(max(2, n_frames), n_frames + 2):
-            _emit_block(ola, (blk - n_frames) * HOP, blk, n_frames, out, pos)
+            src = (blk - n_frames) * HOP
+            _emit_block(ola[src : src + HOP], blk, n_frames, out[pos : pos + HOP])
             pos += HOP
