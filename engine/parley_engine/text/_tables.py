@@ -129,6 +129,8 @@ BEFORE_NUMBER: Final[dict[str, str]] = {
     "p.": "page",
     "pp.": "pages",
     "c.": "circa",
+    "ext.": "extension",
+    "Ext.": "extension",
     "Art.": "Article",
     "art.": "article",
 }
@@ -299,10 +301,10 @@ UNITS: Final[dict[str, tuple[str, str]]] = {
     "fps": ("frame per second", "frames per second"),
 }
 #: Units that need a space before them to count as units ("5 s" = seconds, but "5s" = fives).
+#: ("in" for inches is not here: "1 in 3" is far more common; "5 ft 10 in" and 5'10" are handled.)
 UNITS_SPACED: Final[dict[str, tuple[str, str]]] = {
     "s": ("second", "seconds"),
     "h": ("hour", "hours"),
-    "in": ("inch", "inches"),
 }
 
 #: Currency written before the amount -> (singular, plural, minor singular, minor plural).

@@ -166,6 +166,7 @@ _GREEK_WORD: Final = re.compile(r"[\u0370-\u03ff\u1f00-\u1fff]{2,}")
 _LEADING_PUNCT: Final = re.compile(r"^(?:(?:[,;:!?—–…)]|[.\-](?=[\s,;:.!?—–…)\-]))+\s*)+(?=\S)")
 _ELLIPSIS: Final = re.compile(r"\.\s?\.(?:\s?\.)+")
 _MARKUP: Final = str.maketrans({**{c: " " for c in "_*\\|^`"}, "[": "(", "]": ")", "{": "(", "}": ")"})
+_MD_LINK: Final = re.compile(r"\[([^\[\]]*)\]\([^()\s]*\)")  # [text](url) -> text
 _ARROW: Final = re.compile(r"\s*(?:-+>|=+>|→|⇒)\s*")
 #: "~" and "#" are read only before a number ("~5", "#5"); "<" and ">" before a number or between
 #: spaces ("x < y"); elsewhere (markup, hashtags) they are dropped.
@@ -179,6 +180,8 @@ def _clean(text: str) -> str:
         text = "".join(map(_map_char, unicodedata.normalize("NFC", text)))
         if max(text, default=" ") >= "\u0370":
             text = _GREEK_WORD.sub(" ", text)
+    if "](" in text:
+        text = _MD_LINK.sub(r"\1", text)
     text = text.translate(_MARKUP)
     if "~" in text or "#" in text or "<" in text or ">" in text or "→" in text or "⇒" in text:
         text = _ARROW.sub(" to ", text)
@@ -551,9 +554,10 @@ _PER: Final[dict[str, str]] = {
 }
 _UNIT: Final = re.compile(
     rf"(?<![\w.,])(?P<neg>-)?(?P<a>{NUM})(?:\s?[-–]\s?(?P<b>{NUM}))?"
-    rf"(?:\s?(?P<u>{_alt(UNITS)})|\s(?P<us>{_alt(UNITS_SPACED)}))(?:/(?P<per>{_alt(_PER)}))?"
+    rf"(?:\s?(?P<u>{_alt(UNITS)})|\s(?P<us>{_alt(UNITS_SPACED)}))(?:/(?P<per>[A-Za-z]+))?"
     rf"(?![\w²³/]|\.\d)(?P<udot>\.(?=\s+[a-z]))?"
 )
+_DECIMAL_SECONDS: Final = re.compile(r"(?<![\w.,])(?P<a>\d+\.\d+)s\b")
 _MAGNITUDE: Final = re.compile(rf"(?<![\w.,])(?P<neg>-)?(?P<a>{NUM})(?P<mag>k|M|MM|mn|bn|tn)(?![\w])")
 
 
@@ -593,7 +597,7 @@ def _unit(m: Match) -> str:
     words = _nums(m) + " " + _plural_unit(m, forms)
     per = m.group("per")
     if per:
-        words += " per " + _PER[per]
+        words += " per " + _PER.get(per, per)
     return words
 
 
@@ -834,6 +838,10 @@ _UNIT_GATE: Final = _search(r"\d ?[A-Za-zµμΩ]")
 #: (pattern, replacement, gate): a pass runs only if its gate says the text may contain a match
 #: (a substring test is much cheaper than a regex scan). Order matters: the most specific first.
 _NUMBER_PASSES: Final[tuple[tuple[re.Pattern[str], Callable[[Match], str], Gate], ...]] = (
+    (_BEFORE_NUM, lambda m: BEFORE_NUMBER[m.group("w")] + " ", _chars(".")),
+    (_HASH_NUM, lambda m: "number ", _chars("#")),
+    (_TILDE_NUM, lambda m: "about ", _chars("~")),
+    (_CMP_NUM, _cmp, _chars("<>≤≥")),
     (_PHONE_INTL, _phone_intl, _chars("+")),
     (_PHONE, _phone, _search(r"\d{3}\)? ?[ .\-]?\d{3}[ .\-]\d{4}")),
     (_DATE_ISO, _date_iso, _chars("-")),
@@ -856,10 +864,7 @@ _NUMBER_PASSES: Final[tuple[tuple[re.Pattern[str], Callable[[Match], str], Gate]
     (_FEET_INCHES, _feet_inches, _search(r"\d(?:'|\s?ft)")),
     (_UNIT, _unit, _UNIT_GATE),
     (_MAGNITUDE, _magnitude, _UNIT_GATE),
-    (_BEFORE_NUM, lambda m: BEFORE_NUMBER[m.group("w")] + " ", _chars(".")),
-    (_HASH_NUM, lambda m: "number ", _chars("#")),
-    (_TILDE_NUM, lambda m: "about ", _chars("~")),
-    (_CMP_NUM, _cmp, _chars("<>≤≥")),
+    (_DECIMAL_SECONDS, lambda m: _read(m.group("a")) + " seconds", _search(r"\.\d+s")),
     (_ORDINAL, _ordinal, _search(r"\d(?:st|nd|rd|th|ST|ND|RD|TH)")),
     (_PLURAL, _plural, _search(r"\d'?s")),
     (_APOSTROPHE_YEAR, lambda m: N.year_2digit(m.group("y")), _chars("'")),
@@ -888,7 +893,7 @@ def _numbers(text: str) -> str:
 # ------------------------------------------------------------------------------------------------
 
 _ROMAN_RE: Final = r"(?=[MDCLXVI])M{0,3}(?:CM|CD|D?C{0,3})(?:XC|XL|L?X{0,3})(?:IX|IV|V?I{0,3})"
-_ROMAN: Final = re.compile(r"\b(?P<cue>[A-Z][a-z]+\.?)\s+(?P<r>[MDCLXVI]+)\b(?![.'’]?\w)")
+_ROMAN: Final = re.compile(r"\b(?P<cue>[A-Za-z][a-z]+\.?)\s+(?P<r>[MDCLXVI]+)\b(?![.'’]?\w)")
 _ROMAN_VALID: Final = re.compile(_ROMAN_RE)
 _ROMAN_GATE: Final = re.compile(r"\s[MDCLXVI]+\b")
 _ROMAN_CUES: Final = ROMAN_CARDINAL_CUES | ROMAN_ORDINAL_CUES
@@ -905,15 +910,16 @@ def _roman_value(s: str) -> int:
 
 def _roman(m: Match) -> str:
     cue, r = m.group("cue"), m.group("r")
-    if cue not in _ROMAN_CUES or not _ROMAN_VALID.fullmatch(r):
+    cardinal = cue in ROMAN_CARDINAL_CUES or (cue.islower() and cue.capitalize() in ROMAN_CARDINAL_CUES)
+    if not (cardinal or cue in ROMAN_ORDINAL_CUES) or not _ROMAN_VALID.fullmatch(r):
         return m.group(0)
-    n = _roman_value(r)
-    if cue in ROMAN_CARDINAL_CUES:
-        return f"{cue} {N.cardinal(n)}"
-    if r == "I":  # "Henry I." but not "Then John I think"
+    if r == "I":  # "Henry I." and "Part I:" but not "Then John I think", "in part I agree"
         rest = m.string[m.end() :]
         if rest and rest[0] not in ",.;:!?)" and not rest.startswith((" and ", " of ")):
             return m.group(0)
+    n = _roman_value(r)
+    if cardinal:
+        return f"{cue} {N.cardinal(n)}"
     return f"{cue} the {N.ordinal(n)}"
 
 

@@ -172,6 +172,9 @@ ABBREVIATIONS = [
     ("Chapter IV", "Chapter four"),
     ("Then John I think so", "Then John I think so"),
     ("w/ cheese, w/o onions", "with cheese, without onions"),
+    ("the Return — part II.", "the Return — part two."),
+    ("in part I agree", "in part I agree"),
+    ("ext. 42", "extension forty-two"),
 ]
 
 UNITS = [
@@ -191,6 +194,9 @@ UNITS = [
     ("100 m²", "one hundred square meters"),
     ("5 µm", "five micrometers"),
     ("5 ft 10 in", "five feet ten inches"),
+    ("1 in 3 adults", "one in three adults"),
+    ("sleep < 7 hrs/night", "sleep less than seven hours per night"),
+    ("He ran the 100m in 9.58s.", "He ran the one hundred meters in nine point five eight seconds."),
     ("He is 5'10\" tall.", "He is five feet ten inches tall."),
     ("I have 10k steps and 5M users.", "I have ten thousand steps and five million users."),
     (
@@ -223,6 +229,8 @@ SYMBOLS = [
     ),
     ("[citation needed] {x}", "(citation needed) (x)"),
     ("**bold** and _italic_ and `code`", "bold and italic and code"),
+    ("## See [the docs](https://docs.example.com/start).", "See the docs."),
+    ("* **Note:** needs ~2 GB", "Note: needs about two gigabytes"),
     ("snake -- dash - spaced", "snake — dash — spaced"),
 ]
 
@@ -402,6 +410,19 @@ def test_sentence_with_numbers_keeps_every_word() -> None:
         "On March fifteenth, twenty twenty-four at seven thirty PM, Doctor Smith paid nine dollars "
         "and ninety-nine cents for two kilograms of apples (twelve point five percent off)."
     )
+
+
+def test_public_api_is_pinned() -> None:
+    import parley_engine.text as text
+
+    assert sorted(text.__all__) == [
+        "EspeakPhonemizer",
+        "MisakiG2P",
+        "TextChunk",
+        "normalize",
+        "plan_chunks",
+        "split_sentences",
+    ]
 
 
 def test_output_is_one_line_with_single_spaces() -> None:
