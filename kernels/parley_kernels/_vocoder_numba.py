@@ -128,15 +128,22 @@ def spectral_factors(lh, theta, ln, lr, phi, col0, noise, a_out, b_out):  # type
     words = noise.reshape(-1).view(np.uint32)  # (low, high) words: x86 and ARM are little-endian
     for k0 in range(0, n, _TILE):
         m = min(_TILE, n - k0)
+        c0, c1 = col0 + k0, col0 + k0 + m
+        t_lh, t_th, t_ln, t_lr, t_phi = (
+            lh[:, c0:c1],
+            theta[:, c0:c1],
+            ln[:, c0:c1],
+            lr[:, c0:c1],
+            phi[:, c0:c1],
+        )
         for i in range(N_BINS):  # transpose a tile in: reads run along the frames
             for kk in range(m):
                 j = kk * N_BINS + i
-                col = col0 + k0 + kk
-                g_h[j] = min(lh[i, col], _CAP)
-                g_n[j] = min(ln[i, col], _CAP)
-                g_r[j] = min(lr[i, col], _CAP)
-                ang_h[j] = theta[i, col]
-                ang_r[j] = phi[i, col]
+                g_h[j] = min(t_lh[i, kk], _CAP)
+                g_n[j] = min(t_ln[i, kk], _CAP)
+                g_r[j] = min(t_lr[i, kk], _CAP)
+                ang_h[j] = t_th[i, kk]
+                ang_r[j] = t_phi[i, kk]
         count = m * N_BINS
         lo, hi = 2 * k0 * N_BINS, 2 * (k0 + m) * N_BINS
         _tanh_angle(ang_h, count)
