@@ -13,8 +13,9 @@ Guarantees (each pinned by tests):
   characters are removed. A lone Greek letter is read by name ("2π" -> "two pi").
 * Sentence punctuation (. , ; : ! ? — … quotes, parentheses) is kept; brackets become parentheses.
 * Idempotent: normalize(normalize(x)) == normalize(x).
-* Never raises on any ``str``; a few tens of microseconds for a typical sentence (all regexes are
-  compiled at import; no I/O).
+* Never raises on any ``str``. Fast: ~0.06 ms for a plain 15-word sentence, ~0.2-0.3 ms for a
+  number-heavy one (2-core machine); every regex is compiled at import, passes whose trigger
+  characters are absent are skipped, no I/O.
 
 Readings are American English: no "and" inside numbers ("one hundred twenty"), "twenty-four" with
 a hyphen, "$9.99" as "nine dollars and ninety-nine cents", 4-digit numbers as years only in a year

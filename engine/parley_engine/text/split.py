@@ -103,6 +103,7 @@ _LINE_END_PUNCT: Final = frozenset(".!?…:;,—")
 _CLOSERS: Final = "\"'”’)]»›"
 _ALNUM: Final = re.compile(r"[^\W_]")
 _WORD: Final = re.compile(r"\S+")
+_VISIBLE: Final = re.compile(r"\S")
 
 
 def _words(s: str) -> list[str]:
@@ -142,12 +143,14 @@ def _word_before(text: str, lo: int, end: int) -> str:
     return text[i:end]
 
 
-def _is_boundary(text: str, seg_start: int, seg_end: int, m: re.Match[str]) -> bool:
-    rest = text[m.end() : seg_end].lstrip()
-    if not rest:
-        return True
-    mark = m.group("mark")
-    if mark != ".":
+def _is_boundary(text: str, seg_start: int, seg_end: int, m: re.Match[str]) -> bool | None:
+    """Does the terminal mark ``m`` end a sentence? None when nothing visible follows it in the
+    segment (the segment's end decides)."""
+    nxt = _VISIBLE.search(text, m.end(), seg_end)
+    if nxt is None:
+        return None
+    rest = text[nxt.start() : min(seg_end, nxt.start() + 64)]  # the next word is all that matters
+    if m.group("mark") != ".":
         return not rest[0].islower()
     return period_ends_sentence(_word_before(text, seg_start, m.start() + 1), rest)
 
@@ -210,9 +213,7 @@ def split_sentences(text: str) -> list[TextChunk]:
     for seg_start, seg_end, break_pause in _segments(text):
         a = seg_start
         for m in _TERMINAL.finditer(text, seg_start, seg_end):
-            if not _is_boundary(text, seg_start, seg_end, m):
-                continue
-            if text[m.end() : seg_end].strip():
+            if _is_boundary(text, seg_start, seg_end, m):
                 c = _chunk(text, a, m.end(), _mark_pause(m.group("mark")), True)
                 if c is not None:
                     chunks.append(c)
