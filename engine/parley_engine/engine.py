@@ -28,6 +28,19 @@ DECODE_SCHEDULE_FRAMES = (8, 48, 384)
 LEAD_FRAMES = 0  # frames kept before the first frame with speech
 TAIL_FRAMES = 2  # frames kept after the last frame with speech (release of the last phoneme)
 FADE_MS = 2.5  # fade-in/out at the trimmed edges, so no cut ever clicks
+#: An utterance's audio starts at the first 2.5 ms window above this level (the model's onset ramp
+#: below it is inaudible and would only delay the first audible sample), minus the fade-in.
+ONSET_DBFS = -50.0
+
+
+def _onset(x: FloatArray, window: int, threshold: float) -> int | None:
+    """Index of the first `window`-sample block whose RMS reaches `threshold` (None if none does)."""
+    n = x.size // window
+    if n == 0:
+        return None
+    blocks = x[: n * window].reshape(n, window)
+    loud = np.flatnonzero(np.einsum("ij,ij->i", blocks, blocks) >= threshold * threshold * window)
+    return int(loud[0]) * window if loud.size else None
 
 
 @dataclass(frozen=True)
@@ -163,6 +176,7 @@ class Engine:
         fade = max(1, int(sr * FADE_MS / 1000))
         ramp_in = np.linspace(0.0, 1.0, fade, endpoint=False, dtype=np.float32)
         ramp_out = ramp_in[::-1].copy()
+        onset_level = float(10 ** (ONSET_DBFS / 20))
         pos = 0
         pause = 0  # samples of silence owed before the next utterance
 
@@ -199,8 +213,11 @@ class Engine:
                 if out.size == 0:
                     continue
                 if first:
+                    at = _onset(out, fade, onset_level)
+                    if at is None:
+                        continue  # still below the onset level: nothing audible to send yet
+                    out = out[max(0, at - fade) :].copy()
                     k = min(fade, out.size)
-                    out = out.copy()
                     out[:k] *= ramp_in[:k]
                     first = False
                 buf = np.concatenate([held, out]) if held.size else out
@@ -209,9 +226,15 @@ class Engine:
             if cancel.cancelled:
                 return
             tail = v.finish(state)
+            if first:  # nothing reached the onset level before the tail
+                at = _onset(tail, fade, onset_level)
+                if at is None:
+                    continue
+                tail = tail[max(0, at - fade) :].copy()
+                tail[: min(fade, tail.size)] *= ramp_in[: min(fade, tail.size)]
             buf = np.concatenate([held, tail]) if held.size else tail.copy()
             k = min(fade, buf.size)
             if k:
                 buf[-k:] *= ramp_out[-k:]
             yield from emit(np.ascontiguousarray(buf, dtype=np.float32), idx)
-            pause = int(sr * chunk.pause_after_ms / 1000)
+            pause = int(sr * chunk.pause_after_ms / 1000 / float(settings.speed))
