@@ -122,14 +122,20 @@ class WorkerPool:
                     self._cv.notify_all()
                     continue
                 self._busy += 1
+            result: Any = None
+            error: BaseException | None = None
             try:
                 result = job.fn()
             except BaseException as exc:  # carried to the awaiting coroutine, which re-raises it
-                job.future.set_exception(exc)
+                error = exc
+            # Account first, then complete the future: whoever sees the job done sees the pool idle.
+            with self._cv:
+                self._busy -= 1
+                self._completed += 1
+                self._cv.notify_all()
+            if error is not None:
+                job.future.set_exception(error)
+                del error
             else:
                 job.future.set_result(result)
-            finally:
-                with self._cv:
-                    self._busy -= 1
-                    self._completed += 1
-                    self._cv.notify_all()
+            del job, result

@@ -500,9 +500,10 @@ def test_server_close_with_active_streams() -> None:
 
 
 def test_many_streams_interleave() -> None:
-    """Twelve concurrent streams on two worker threads all progress, and a newcomer's first
-    audio is not stuck behind them (earliest deadline first)."""
-    engine = ScriptedEngine(chunk_delay_s=0.005)
+    """Twelve concurrent streams on two worker threads all progress, and a newcomer's first audio
+    is not stuck behind their queued chunks: earliest deadline first puts it next in line (FIFO
+    would make it wait for ~12 jobs of 20 ms on 2 threads, over 100 ms)."""
+    engine = ScriptedEngine(chunk_delay_s=0.02)
 
     async def one(url: str, rid: str, n: int) -> dict[str, object]:
         ws = await open_client(url)
@@ -511,13 +512,14 @@ def test_many_streams_interleave() -> None:
         return done
 
     async def main() -> None:
-        async with running(engine) as (_, url):
-            busy = [asyncio.create_task(one(url, f"bg{i}", 60)) for i in range(12)]
-            await asyncio.sleep(0.2)
+        async with running(engine) as (server, url):
+            busy = [asyncio.create_task(one(url, f"bg{i}", 25)) for i in range(12)]
+            # Every stream is past its first chunk (so ahead of real time), and jobs are queued.
+            await wait_for(lambda: engine.chunks_made >= 36 and server.pool.pending >= 8)
             late = await one(url, "late", 2)
-            assert isinstance(late["first_audio_ms"], float) and late["first_audio_ms"] < 100
+            assert isinstance(late["first_audio_ms"], float) and late["first_audio_ms"] < 80
             for done in await asyncio.gather(*busy):
-                assert done["type"] == "done" and done["chunks"] == 60
+                assert done["type"] == "done" and done["chunks"] == 25
 
     run(main())
 

@@ -84,3 +84,14 @@ def test_pool_shutdown_joins_threads_and_cancels_pending() -> None:
     assert not any(t.is_alive() for t in pool.threads)
     with pytest.raises(RuntimeError):
         pool.submit(0.0, lambda: None)
+
+
+def test_pool_is_idle_once_a_job_is_seen_done() -> None:
+    pool = WorkerPool(2)
+    try:
+        for i in range(300):
+            assert pool.submit(float(i), lambda: None).result(timeout=5) is None
+            assert pool.busy == 0 and pool.pending == 0
+        assert pool.completed == 300
+    finally:
+        pool.shutdown()
