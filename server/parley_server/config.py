@@ -103,12 +103,30 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.worker_threads,
         help=f"synthesis threads (default {d.worker_threads})",
     )
-    parser.add_argument("--max-connections", type=int, default=d.max_connections)
     parser.add_argument(
-        "--max-queued", type=int, default=d.max_queued_requests, help="queued speaks per connection"
+        "--max-connections",
+        type=int,
+        default=d.max_connections,
+        help=f"concurrent WebSocket connections (default {d.max_connections})",
     )
-    parser.add_argument("--high-water-ms", type=float, default=d.high_water_ms)
-    parser.add_argument("--low-water-ms", type=float, default=d.low_water_ms)
+    parser.add_argument(
+        "--max-queued",
+        type=int,
+        default=d.max_queued_requests,
+        help=f"speak requests that may wait per connection (default {d.max_queued_requests})",
+    )
+    parser.add_argument(
+        "--high-water-ms",
+        type=float,
+        default=d.high_water_ms,
+        help=f"pause a request's synthesis at this much unsent audio (default {d.high_water_ms:g})",
+    )
+    parser.add_argument(
+        "--low-water-ms",
+        type=float,
+        default=d.low_water_ms,
+        help=f"resume it once the client has drained it to this much (default {d.low_water_ms:g})",
+    )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
 
