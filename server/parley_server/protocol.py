@@ -657,7 +657,6 @@ class ServerProtocol:
                 ErrorCode.QUEUE_FULL,
                 f"{len(self._queue)} requests are already queued behind the streaming one "
                 f"(the limit is {self.info.max_queued_requests}); wait for one to finish",
-                "id",
             )
         req = SpeakRequest(rid, text, voice, fmt, frame_ms, speed, seed, self._clock())
         self._queue.append(req)

@@ -476,6 +476,7 @@ def test_queue_full(proto: ServerProtocol) -> None:
         assert proto.receive_text(speak(rid)) == []
     [ev] = proto.receive_text(speak("e"))
     assert isinstance(ev, ProtocolErrorEvent) and ev.code == "queue_full" and ev.request_id == "e"
+    assert ev.field is None and "3 requests are already queued" in ev.message
     proto.receive_text('{"type":"cancel","id":"b"}')
     assert proto.receive_text(speak("e")) == []
 
