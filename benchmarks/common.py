@@ -22,7 +22,9 @@ def load_sentences(path: Path = SENTENCES) -> list[str]:
     return [s.strip() for s in path.read_text(encoding="utf-8").splitlines() if s.strip()]
 
 
-def first_audible_sample(samples: np.ndarray, sample_rate_hz: int, threshold_dbfs: float = AUDIBLE_DBFS) -> int | None:
+def first_audible_sample(
+    samples: np.ndarray, sample_rate_hz: int, threshold_dbfs: float = AUDIBLE_DBFS
+) -> int | None:
     """Index of the start of the first 10 ms window whose RMS is above ``threshold_dbfs``."""
     w = int(sample_rate_hz * WINDOW_MS / 1000)
     n = len(samples) // w

@@ -29,7 +29,6 @@ from common import ArrivalLog, load_sentences, summary_ms, write_results  # noqa
 
 def bench_inprocess(sentences: list[str], repeats: int, threads: int) -> dict[str, Any]:
     from hibari import Hibari
-
     from parley_engine import Engine, SpeakSettings
 
     engine = Engine.load(["heart"], threads=threads)
@@ -65,7 +64,8 @@ def bench_inprocess(sentences: list[str], repeats: int, threads: int) -> dict[st
         "threads": threads,
         "warmup_s": warmup_s,
         "parley": {k: summary_ms(v) for k, v in ours.items()} | {"rtf": compute_s / audio_s},
-        "hibari_runtime": {k: summary_ms(v) for k, v in theirs.items()} | {"rtf": peer_compute_s / peer_audio_s},
+        "hibari_runtime": {k: summary_ms(v) for k, v in theirs.items()}
+        | {"rtf": peer_compute_s / peer_audio_s},
     }
 
 
@@ -89,8 +89,20 @@ def _free_port() -> int:
 
 
 def _start_server(port: int, threads: int) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "parley_clients.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-           "--voices", "heart", "--threads", str(threads)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "parley_clients.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--voices",
+        "heart",
+        "--threads",
+        str(threads),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -107,8 +119,11 @@ def _start_server(port: int, threads: int) -> subprocess.Popen[bytes]:
 
 async def _speak_ws(ws: Any, rid: str, text: str) -> ArrivalLog:
     t0 = time.perf_counter()
-    await ws.send(json.dumps({"type": "speak", "id": rid, "text": text, "voice": "heart",
-                              "format": "pcm_s16le", "seed": 1}))
+    await ws.send(
+        json.dumps(
+            {"type": "speak", "id": rid, "text": text, "voice": "heart", "format": "pcm_s16le", "seed": 1}
+        )
+    )
     log: ArrivalLog | None = None
     while True:
         msg = await ws.recv()
@@ -155,8 +170,15 @@ async def _ws_concurrent(url: str, text: str, streams: int, jitter_buffer_ms: fl
     for log in logs:
         late, worst = log.underruns(jitter_buffer_ms / 1000)
         recv_s = log.times[-1] - log.times[0]
-        per.append({"late_frames": late, "worst_late_ms": worst * 1e3, "audio_s": log.ends[-1] / log.sr,
-                    "receive_s": recv_s, "first_chunk_ms": log.first_chunk_s * 1e3})
+        per.append(
+            {
+                "late_frames": late,
+                "worst_late_ms": worst * 1e3,
+                "audio_s": log.ends[-1] / log.sr,
+                "receive_s": recv_s,
+                "first_chunk_ms": log.first_chunk_s * 1e3,
+            }
+        )
     return {
         "streams": streams,
         "jitter_buffer_ms": jitter_buffer_ms,
@@ -168,7 +190,9 @@ async def _ws_concurrent(url: str, text: str, streams: int, jitter_buffer_ms: fl
     }
 
 
-def bench_ws(sentences: list[str], repeats: int, threads: int, streams: int, jitter_ms: float) -> dict[str, Any]:
+def bench_ws(
+    sentences: list[str], repeats: int, threads: int, streams: int, jitter_ms: float
+) -> dict[str, Any]:
     port = _free_port()
     proc = _start_server(port, threads)
     url = f"ws://127.0.0.1:{port}"
@@ -191,8 +215,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3, help="passes over the sentence set (default 3)")
     ap.add_argument("--threads", type=int, default=1, help="ONNX intra-op threads per session (default 1)")
     ap.add_argument("--streams", type=int, default=16, help="concurrent WebSocket streams (default 16)")
-    ap.add_argument("--jitter-buffer-ms", type=float, default=0.0,
-                    help="client jitter buffer assumed in the underrun check (default 0)")
+    ap.add_argument(
+        "--jitter-buffer-ms",
+        type=float,
+        default=0.0,
+        help="client jitter buffer assumed in the underrun check (default 0)",
+    )
     ap.add_argument("--skip-ws", action="store_true", help="in-process only")
     ap.add_argument("--out", default="latency", help="results file name under benchmarks/results/")
     args = ap.parse_args(argv)
@@ -201,7 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {"sentences": len(sentences), "repeats": args.repeats}
     result["inprocess"] = bench_inprocess(sentences, args.repeats, args.threads)
     if not args.skip_ws:
-        result["websocket"] = bench_ws(sentences, args.repeats, args.threads, args.streams, args.jitter_buffer_ms)
+        result["websocket"] = bench_ws(
+            sentences, args.repeats, args.threads, args.streams, args.jitter_buffer_ms
+        )
     path = write_results(args.out, result)
     print_summary(result)
     print(f"\nwrote {path}")
@@ -211,24 +241,42 @@ def main(argv: list[str] | None = None) -> int:
 def print_summary(r: dict[str, Any]) -> None:
     ip = r["inprocess"]
     p, h = ip["parley"], ip["hibari_runtime"]
-    print(f"\n{r['sentences']} sentences x {r['repeats']} repeats, voice heart, {ip['threads']} ONNX thread(s)")
+    print(
+        f"\n{r['sentences']} sentences x {r['repeats']} repeats, voice heart, {ip['threads']} ONNX thread(s)"
+    )
     print(f"{'':34}{'p50 ms':>9}{'p95 ms':>9}")
-    print(f"{'parley first audible (in-process)':34}{p['first_audible']['p50_ms']:9.1f}{p['first_audible']['p95_ms']:9.1f}")
-    print(f"{'parley first chunk (in-process)':34}{p['first_chunk']['p50_ms']:9.1f}{p['first_chunk']['p95_ms']:9.1f}")
-    print(f"{'hibari runtime first audible':34}{h['first_audible']['p50_ms']:9.1f}{h['first_audible']['p95_ms']:9.1f}")
-    print(f"{'hibari runtime first chunk':34}{h['first_chunk']['p50_ms']:9.1f}{h['first_chunk']['p95_ms']:9.1f}")
-    print(f"first audible p50 ratio hibari/parley: {h['first_audible']['p50_ms'] / p['first_audible']['p50_ms']:.1f}x")
+    print(
+        f"{'parley first audible (in-process)':34}{p['first_audible']['p50_ms']:9.1f}{p['first_audible']['p95_ms']:9.1f}"
+    )
+    print(
+        f"{'parley first chunk (in-process)':34}{p['first_chunk']['p50_ms']:9.1f}{p['first_chunk']['p95_ms']:9.1f}"
+    )
+    print(
+        f"{'hibari runtime first audible':34}{h['first_audible']['p50_ms']:9.1f}{h['first_audible']['p95_ms']:9.1f}"
+    )
+    print(
+        f"{'hibari runtime first chunk':34}{h['first_chunk']['p50_ms']:9.1f}{h['first_chunk']['p95_ms']:9.1f}"
+    )
+    print(
+        f"first audible p50 ratio hibari/parley: {h['first_audible']['p50_ms'] / p['first_audible']['p50_ms']:.1f}x"
+    )
     print(f"real-time factor: parley {p['rtf']:.4f}, hibari runtime {h['rtf']:.4f}")
     if "websocket" in r:
         w = r["websocket"]
         s = w["sequential"]
-        print(f"{'parley first audible (WebSocket)':34}{s['first_audible']['p50_ms']:9.1f}{s['first_audible']['p95_ms']:9.1f}")
-        print(f"{'parley first frame (WebSocket)':34}{s['first_chunk']['p50_ms']:9.1f}{s['first_chunk']['p95_ms']:9.1f}")
+        print(
+            f"{'parley first audible (WebSocket)':34}{s['first_audible']['p50_ms']:9.1f}{s['first_audible']['p95_ms']:9.1f}"
+        )
+        print(
+            f"{'parley first frame (WebSocket)':34}{s['first_chunk']['p50_ms']:9.1f}{s['first_chunk']['p95_ms']:9.1f}"
+        )
         c = w["concurrent"]
-        print(f"{c['streams']} concurrent streams: {c['streams_with_underrun']} with underruns "
-              f"(jitter buffer {c['jitter_buffer_ms']:.0f} ms, worst late {c['worst_late_ms']:.1f} ms), "
-              f"slowest stream {c['min_speed_x_realtime']:.1f}x real time, first frame p50 "
-              f"{c['first_chunk']['p50_ms']:.0f} ms p95 {c['first_chunk']['p95_ms']:.0f} ms")
+        print(
+            f"{c['streams']} concurrent streams: {c['streams_with_underrun']} with underruns "
+            f"(jitter buffer {c['jitter_buffer_ms']:.0f} ms, worst late {c['worst_late_ms']:.1f} ms), "
+            f"slowest stream {c['min_speed_x_realtime']:.1f}x real time, first frame p50 "
+            f"{c['first_chunk']['p50_ms']:.0f} ms p95 {c['first_chunk']['p95_ms']:.0f} ms"
+        )
 
 
 if __name__ == "__main__":

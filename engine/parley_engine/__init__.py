@@ -1,10 +1,10 @@
 """Parley's engine: text in, streamed audio chunks out.
 
-    from parley_engine import Engine
-    engine = Engine.load()
-    engine.warmup()
-    for chunk in engine.stream("Hello there.", voice="heart"):
-        ...   # chunk.samples: float32 mono, chunk.sample_rate_hz
+from parley_engine import Engine
+engine = Engine.load()
+engine.warmup()
+for chunk in engine.stream("Hello there.", voice="heart"):
+    ...   # chunk.samples: float32 mono, chunk.sample_rate_hz
 """
 
 from .engine import Engine

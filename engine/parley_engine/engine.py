@@ -12,9 +12,10 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import AssetError, EmptyTextError, InputError, TextTooLongError, UnknownVoiceError
-from .text import TextChunk, normalize, plan_chunks
+from .text import TextChunk, plan_chunks
 from .types import AudioChunk, CancelToken, SpeakSettings, VoiceInfo
 from .voices.base import Voice
+from .voices.registry import catalogue
 
 __all__ = ["Engine", "StreamPlan"]
 
@@ -52,12 +53,6 @@ class StreamPlan:
     settings: SpeakSettings
 
 
-def _available_voices() -> dict[str, type[Voice]]:
-    from .voices.hibari import HibariVoice
-
-    return {"heart": HibariVoice}
-
-
 class Engine:
     """Loads voices once and streams audio for text.
 
@@ -90,16 +85,19 @@ class Engine:
         A named voice that cannot be loaded raises AssetError; with ``voices=None`` the voices that
         fail are skipped and listed in ``engine.missing`` (id → reason).
         """
-        known = _available_voices()
+        known = catalogue()
         wanted = list(known) if voices is None else list(voices)
         loaded: dict[str, Voice] = {}
         missing: dict[str, str] = {}
+        shared: dict[str, object] = {}
         for vid in wanted:
             if vid not in known:
-                raise UnknownVoiceError(f"unknown voice {vid!r}; known voices: {', '.join(sorted(known))}", field="voice")
+                raise UnknownVoiceError(
+                    f"unknown voice {vid!r}; known voices: {', '.join(sorted(known))}", field="voice"
+                )
             try:
                 t0 = time.perf_counter()
-                loaded[vid] = known[vid](threads=threads)  # type: ignore[call-arg]
+                loaded[vid] = known[vid].load(threads, shared)
                 log.info("loaded voice %s in %.0f ms", vid, 1e3 * (time.perf_counter() - t0))
             except AssetError as e:
                 if voices is not None:
@@ -145,7 +143,11 @@ class Engine:
             raise TextTooLongError(
                 f"text has {len(text)} characters; the limit is {self.MAX_TEXT_CHARS}", field="text"
             )
-        chunks = plan_chunks(text) if text.strip() else []
+        chunks = (
+            plan_chunks(text, max_chars=v.max_chunk_chars, first_max_words=v.first_chunk_max_words)
+            if text.strip()
+            else []
+        )
         if not chunks:
             raise EmptyTextError("text is empty: nothing to speak", field="text")
         return StreamPlan(v, chunks, settings or SpeakSettings())
@@ -165,7 +167,9 @@ class Engine:
         plan = self.plan(text, voice, settings)
         return self._generate(plan, cancel or CancelToken())
 
-    def synthesize(self, text: str, voice: str | None = None, settings: SpeakSettings | None = None) -> FloatArray:
+    def synthesize(
+        self, text: str, voice: str | None = None, settings: SpeakSettings | None = None
+    ) -> FloatArray:
         """The whole audio of ``text`` as one float32 array (convenience over ``stream``)."""
         parts = [c.samples for c in self.stream(text, voice, settings)]
         return np.concatenate(parts) if parts else np.zeros(0, np.float32)
@@ -189,7 +193,7 @@ class Engine:
         for idx, chunk in enumerate(plan.chunks):
             if cancel.cancelled:
                 return
-            phonemes = v.phonemize(normalize(chunk.text))
+            phonemes = v.phonemize(chunk.text)
             if not phonemes.strip():
                 continue
             frames = v.acoustic(phonemes, float(settings.speed))

@@ -21,7 +21,9 @@ from onnx import helper, numpy_helper
 __all__ = ["dequantize_matmuls", "extract"]
 
 
-def extract(src: Path, dst: Path, inputs: Sequence[str], outputs: Sequence[str], *, dequantize: bool = False) -> Path:
+def extract(
+    src: Path, dst: Path, inputs: Sequence[str], outputs: Sequence[str], *, dequantize: bool = False
+) -> Path:
     """Write the subgraph of ``src`` between ``inputs`` and ``outputs`` to ``dst`` atomically."""
     from onnx.utils import Extractor
 
@@ -84,7 +86,9 @@ def dequantize_matmuls(model: onnx.ModelProto) -> onnx.ModelProto:
         if w_name not in made:
             made.add(w_name)
             new_inits.append(numpy_helper.from_array(w_f, w_name))
-        replace[id(mul)] = helper.make_node("MatMul", [dq.input[0], w_name], list(mul.output), name=n.name + "_float")
+        replace[id(mul)] = helper.make_node(
+            "MatMul", [dq.input[0], w_name], list(mul.output), name=n.name + "_float"
+        )
 
     if not replace:
         return model

@@ -5,9 +5,8 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-import pytest
-
 import parley_engine
+import pytest
 from parley_engine import CancelToken, Engine, SpeakSettings
 from parley_engine.errors import EmptyTextError, InvalidSettingError, TextTooLongError, UnknownVoiceError
 from parley_engine.voices.hibari import HibariVoice
@@ -30,7 +29,12 @@ def _audio(engine: Engine, text: str, **kw: object) -> np.ndarray:
 
 def test_public_api_is_small_and_pinned() -> None:
     assert sorted(parley_engine.__all__) == [
-        "AudioChunk", "CancelToken", "Engine", "ParleyError", "SpeakSettings", "VoiceInfo",
+        "AudioChunk",
+        "CancelToken",
+        "Engine",
+        "ParleyError",
+        "SpeakSettings",
+        "VoiceInfo",
     ]
 
 
@@ -105,7 +109,9 @@ def test_speed_changes_duration(engine: Engine) -> None:
         ("hello", "nobody", UnknownVoiceError),
     ],
 )
-def test_bad_requests_fail_before_streaming(engine: Engine, text: str, voice: str | None, error: type) -> None:
+def test_bad_requests_fail_before_streaming(
+    engine: Engine, text: str, voice: str | None, error: type
+) -> None:
     with pytest.raises(error) as info:
         engine.stream(text, voice=voice)
     assert info.value.field in ("text", "voice")

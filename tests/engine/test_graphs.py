@@ -8,7 +8,6 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
-
 from parley_engine.graphs import dequantize_matmuls, extract
 from parley_engine.onnxrt import make_session
 

@@ -60,9 +60,16 @@ class DecoderState:
 
 
 class Voice(ABC):
-    """A loaded voice: immutable weights + the two stages. Thread-safe."""
+    """A loaded voice: immutable weights + the two stages. Thread-safe.
+
+    Planning knobs (class attributes a voice may override): ``first_chunk_max_words`` — a first
+    sentence longer than this is cut at its first clause so audio starts early (0: never cut);
+    ``max_chunk_chars`` — longer sentences are split at clauses.
+    """
 
     info: VoiceInfo
+    first_chunk_max_words: int = 12
+    max_chunk_chars: int = 300
 
     @property
     def sample_rate_hz(self) -> int:
@@ -70,7 +77,8 @@ class Voice(ABC):
 
     @abstractmethod
     def phonemize(self, text: str) -> str:
-        """Normalised text -> the phoneme string the acoustic stage reads ('' if nothing speakable)."""
+        """One planned text chunk, as written -> the phoneme string the acoustic stage reads ('' if
+        nothing speakable). The voice applies its language's normalisation."""
 
     @abstractmethod
     def acoustic(self, phonemes: str, speed: float) -> AcousticFrames:

@@ -26,14 +26,13 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
-
 from parley_kernels import vocoder
 
 from ..assets import HIBARI_HEART, cache_dir
 from ..errors import SynthesisError
 from ..graphs import extract
 from ..onnxrt import make_session
-from ..text import MisakiG2P
+from ..text import MisakiG2P, normalize
 from ..types import VoiceInfo
 from .base import AcousticFrames, DecoderState, Voice
 
@@ -51,6 +50,16 @@ RECEPTIVE_FIELD_FRAMES = 27  # 3 (dec_in, k=7) + 8 blocks × 3 (k=7)
 # activation scales; 8 frames of context reach that cap (measured: 4 → 24 dB, 8 → 29, 27 → 30).
 INT8_CONTEXT_FRAMES = 8
 MAX_TOKENS = 510
+
+
+HIBARI_INFO = VoiceInfo(
+    id="heart",
+    language="en-US",
+    gender="female",
+    sample_rate_hz=SAMPLE_RATE_HZ,
+    backend="hibari",
+    description="hibari-tts 0.2.1 'heart' (distilled from Kokoro af_heart), American English",
+)
 
 
 @dataclass
@@ -81,7 +90,14 @@ def _split_graphs(src: Path, sha256: str, exact: bool) -> tuple[Path, Path]:
 class HibariVoice(Voice):
     """hibari "heart": American English, female, 24 kHz."""
 
-    def __init__(self, *, threads: int = 1, context_frames: int | None = None, exact: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        threads: int = 1,
+        shared: dict[str, object] | None = None,
+        context_frames: int | None = None,
+        exact: bool = False,
+    ) -> None:
         if context_frames is None:
             context_frames = RECEPTIVE_FIELD_FRAMES if exact else INT8_CONTEXT_FRAMES
         if not 0 <= context_frames <= RECEPTIVE_FIELD_FRAMES:
@@ -95,18 +111,11 @@ class HibariVoice(Voice):
         self._g2p = MisakiG2P()
         self._load_lock = threading.Lock()
         self.context_frames = context_frames
-        self.info = VoiceInfo(
-            id="heart",
-            language="en-US",
-            gender="female",
-            sample_rate_hz=SAMPLE_RATE_HZ,
-            backend="hibari",
-            description="hibari-tts 0.2.1 'heart' (distilled from Kokoro af_heart), American English",
-        )
+        self.info = HIBARI_INFO
 
     # -- text ---------------------------------------------------------------------------------
     def phonemize(self, text: str) -> str:
-        return self._g2p(text)
+        return self._g2p(normalize(text))
 
     def token_ids(self, phonemes: str) -> npt.NDArray[np.int64]:
         """Phonemes → ids [1, L] with the 0 pad at both ends (characters outside the vocab dropped)."""
@@ -140,7 +149,9 @@ class HibariVoice(Voice):
         )
 
     # -- decoder stage --------------------------------------------------------------------------
-    def init_decoder(self, frames: AcousticFrames, start: int, end: int, seed: int | None) -> HibariDecoderState:
+    def init_decoder(
+        self, frames: AcousticFrames, start: int, end: int, seed: int | None
+    ) -> HibariDecoderState:
         if not 0 <= start <= end <= frames.n_frames:
             raise ValueError(f"frame range [{start}, {end}) outside 0..{frames.n_frames}")
         return HibariDecoderState(frames, start, end, seed)
@@ -154,7 +165,9 @@ class HibariVoice(Voice):
         p: _Payload = state.frames.payload
         c = self.context_frames
         lo, hi = max(0, a - c), min(state.frames.n_frames, b + c)
-        lh, th, ln, lr, phi = (o[0, :, a - lo : b - lo] for o in self._dec.run(None, {LATENT: p.latent[:, :, lo:hi]}))
+        lh, th, ln, lr, phi = (
+            o[0, :, a - lo : b - lo] for o in self._dec.run(None, {LATENT: p.latent[:, :, lo:hi]})
+        )
         state.position = b
         return vocoder.push(state.vocoder, lh, th, ln, lr, phi, p.f0[a:b])
 
