@@ -23,9 +23,6 @@ log = logging.getLogger("parley.engine")
 
 FloatArray = npt.NDArray[np.float32]
 
-#: Frames decoded per decoder call: a small first chunk so audio leaves early, then larger ones
-#: (fewer calls, less context overhead) that still finish long before the audio already sent plays out.
-DECODE_SCHEDULE_FRAMES = (8, 48, 384)
 LEAD_FRAMES = 0  # frames kept before the first frame with speech
 TAIL_FRAMES = 2  # frames kept after the last frame with speech (release of the last phoneme)
 FADE_MS = 2.5  # fade-in/out at the trimmed edges, so no cut ever clicks
@@ -203,6 +200,7 @@ class Engine:
             end = min(frames.n_frames, frames.speech_end_frame + TAIL_FRAMES)
             seed = None if settings.seed is None else settings.seed + idx
             state = v.init_decoder(frames, start, end, seed)
+            schedule = v.decode_schedule_frames
             if pause and pos:
                 yield from emit(np.zeros(pause, np.float32), idx)
             first = True
@@ -211,7 +209,7 @@ class Engine:
             while state.remaining_frames > 0:
                 if cancel.cancelled:
                     return
-                n = DECODE_SCHEDULE_FRAMES[min(step, len(DECODE_SCHEDULE_FRAMES) - 1)]
+                n = schedule[min(step, len(schedule) - 1)]
                 step += 1
                 out = v.decode(state, n)
                 if out.size == 0:

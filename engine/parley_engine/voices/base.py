@@ -64,12 +64,15 @@ class Voice(ABC):
 
     Planning knobs (class attributes a voice may override): ``first_chunk_max_words`` — a first
     sentence longer than this is cut at its first clause so audio starts early (0: never cut);
-    ``max_chunk_chars`` — longer sentences are split at clauses.
+    ``max_chunk_chars`` — longer sentences are split at clauses; ``decode_schedule_frames``.
     """
 
     info: VoiceInfo
     first_chunk_max_words: int = 12
     max_chunk_chars: int = 300
+    #: frames per decode() call: a small first chunk so audio leaves early, then larger ones (fewer
+    #: calls, less context overhead) that finish long before the audio already sent plays out.
+    decode_schedule_frames: tuple[int, ...] = (8, 48, 384)
 
     @property
     def sample_rate_hz(self) -> int:

@@ -32,9 +32,19 @@ def _hibari() -> list[VoiceEntry]:
     ]
 
 
+def _piper() -> list[VoiceEntry]:
+    from .piper import PIPER_JOE_INFO, PiperVoice
+
+    return [
+        VoiceEntry(
+            PIPER_JOE_INFO, "piper", lambda threads, shared: PiperVoice(threads=threads, shared=shared)
+        )
+    ]
+
+
 def catalogue() -> dict[str, VoiceEntry]:
     """id → entry for every known voice (installed or not), the default voice first."""
     entries: list[VoiceEntry] = []
-    for family in (_hibari,):
+    for family in (_hibari, _piper):
         entries.extend(family())
     return {e.info.id: e for e in entries}
