@@ -312,6 +312,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return run(config, log_level=args.log_level)
 
 
+def cmd_assets(args: argparse.Namespace, *, stdout: TextIO | None = None) -> int:
+    """List every model asset and whether it is installed and intact; `install` fetches/joins them."""
+    from parley_engine import assets
+
+    stdout = stdout or sys.stdout
+    rows = assets.install() if args.action == "install" else assets.status()
+    width = max(len(name) for name, _, _ in rows)
+    for name, ok, detail in rows:
+        print(f"{name.ljust(width)}  {'ok     ' if ok else 'MISSING'}  {detail}", file=stdout)
+    bad = [name for name, ok, _ in rows if not ok]
+    if bad:
+        print(f"{len(bad)} asset(s) not available; voices that need them will not load", file=stdout)
+        return EXIT_REQUEST
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="parley",
@@ -346,6 +362,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_voices.add_argument("--local", action="store_true", help="list the voices installed here, no server")
     p_voices.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p_voices.set_defaults(func=cmd_voices)
+
+    p_assets = sub.add_parser("assets", help="check (or install) the model files every voice needs")
+    p_assets.add_argument("action", nargs="?", choices=["status", "install"], default="status")
+    p_assets.set_defaults(func=cmd_assets)
     return parser
 
 

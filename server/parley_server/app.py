@@ -672,6 +672,11 @@ def load_engine(config: ServerConfig) -> SynthesisEngine:
     t0 = time.perf_counter()
     engine = Engine.load(voices=list(config.voices) if config.voices is not None else None)
     t1 = time.perf_counter()
+    missing: dict[str, list[str]] = {}
+    for vid, reason in engine.missing.items():
+        missing.setdefault(reason, []).append(vid)
+    for reason, vids in missing.items():
+        log.warning("%d voice(s) not available (%s): %s", len(vids), ", ".join(vids[:8]) + ("…" if len(vids) > 8 else ""), reason)
     engine.warmup()
     t2 = time.perf_counter()
     log.info(
