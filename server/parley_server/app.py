@@ -676,7 +676,8 @@ def load_engine(config: ServerConfig) -> SynthesisEngine:
     for vid, reason in engine.missing.items():
         missing.setdefault(reason, []).append(vid)
     for reason, vids in missing.items():
-        log.warning("%d voice(s) not available (%s): %s", len(vids), ", ".join(vids[:8]) + ("…" if len(vids) > 8 else ""), reason)
+        shown = ", ".join(vids[:8]) + ("…" if len(vids) > 8 else "")
+        log.warning("%d voice(s) not available (%s): %s", len(vids), shown, reason)
     engine.warmup()
     t2 = time.perf_counter()
     log.info(
