@@ -112,6 +112,7 @@ class ErrorCode(StrEnum):
     TEXT_TOO_LONG = "text_too_long"
     UNKNOWN_VOICE = "unknown_voice"
     UNSUPPORTED_FORMAT = "unsupported_format"
+    UNSUPPORTED_LANGUAGE = "unsupported_language"  # the voice does not speak the requested language
     INVALID_SETTING = "invalid_setting"  # frame_ms, speed, seed: wrong type or out of range
     INVALID_INPUT = "invalid_input"  # the engine refused the input for another reason
     # Failures while synthesising.
@@ -330,7 +331,9 @@ class _Reject(Exception):
         self.field = field
 
 
-_SPEAK_FIELDS: Final = frozenset({"type", "id", "text", "voice", "format", "frame_ms", "speed", "seed"})
+_SPEAK_FIELDS: Final = frozenset(
+    {"type", "id", "text", "voice", "language", "format", "frame_ms", "speed", "seed"}
+)
 _CANCEL_FIELDS: Final = frozenset({"type", "id"})
 _VOICES_FIELDS: Final = frozenset({"type"})
 
@@ -648,6 +651,7 @@ class ServerProtocol:
             )
         text = self._validate_text(msg.get("text"))
         voice = self._validate_voice(msg.get("voice"))
+        self._validate_language(msg.get("language"), voice)
         fmt = self._validate_format(msg.get("format"))
         frame_ms = self._validate_frame_ms(msg.get("frame_ms"))
         speed = self._validate_speed(msg.get("speed"))
@@ -679,6 +683,26 @@ class ServerProtocol:
         if _has_lone_surrogate(text):
             raise _Reject(ErrorCode.INVALID_FIELD, "text contains an unpaired UTF-16 surrogate", "text")
         return text
+
+    def _validate_language(self, language: object, voice: str) -> None:
+        """``language`` is optional; when given, the voice must speak it ("en" matches "en-US")."""
+        if language is None:
+            return
+        if not isinstance(language, str) or not 0 < len(language) <= 35:
+            raise _Reject(
+                ErrorCode.INVALID_FIELD,
+                f"language must be a BCP 47 tag such as \"en-US\", got {_json_type(language)}",
+                "language",
+            )
+        spoken = next((v.language for v in self.info.voices if v.id == voice), "")
+        want, have = language.lower().replace("_", "-"), spoken.lower()
+        if not (have == want or have.startswith(want + "-")):
+            raise _Reject(
+                ErrorCode.UNSUPPORTED_LANGUAGE,
+                f"voice {_short(voice)} speaks {spoken or 'an unknown language'}, not {_short(language)}; "
+                "pick a voice of that language (see the voices message)",
+                "language",
+            )
 
     def _validate_voice(self, voice: object) -> str:
         if voice is None:

@@ -631,3 +631,28 @@ def test_client_ignores_unknown_message_types() -> None:
     s, c = pair()
     [ev] = c.receive_text('{"type": "progress", "x": 1}')
     assert isinstance(ev, UnknownMessage) and ev.type == "progress"
+
+
+@pytest.mark.parametrize("language", ["en-US", "en", "EN-us", "en_US"])
+def test_language_the_voice_speaks_is_accepted(proto: ServerProtocol, language: str) -> None:
+    proto.receive_text(speak(language=language))
+    assert all(m["type"] != "error" for m in sent_json(proto))
+    assert proto.request_state("a") is not None
+
+
+@pytest.mark.parametrize(
+    ("language", "code"),
+    [
+        ("fr-FR", "unsupported_language"),
+        ("e", "unsupported_language"),
+        (42, "invalid_field"),
+        ("", "invalid_field"),
+    ],
+)
+def test_language_the_voice_does_not_speak_is_refused(
+    proto: ServerProtocol, language: object, code: str
+) -> None:
+    proto.receive_text(speak(language=language))
+    err = sent_json(proto)[-1]
+    assert err["type"] == "error" and err["code"] == code and err["field"] == "language"
+    assert err["id"] == "a"
