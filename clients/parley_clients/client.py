@@ -263,13 +263,21 @@ class ParleyClient:
         frame_ms: int | None = None,
         speed: float | None = None,
         seed: int | None = None,
+        language: str | None = None,
         id: str | None = None,
     ) -> SpeakStream:
         """Send a ``speak`` request now; returns its stream. Server-side validation errors are
         raised when the stream is iterated."""
         self._check_open()
         rid, message = self._proto.speak(
-            text, id=id, voice=voice, format=format, frame_ms=frame_ms, speed=speed, seed=seed
+            text,
+            id=id,
+            voice=voice,
+            format=format,
+            frame_ms=frame_ms,
+            speed=speed,
+            seed=seed,
+            language=language,
         )
         stream = SpeakStream(self, rid)
         self._streams[rid] = stream

@@ -1015,6 +1015,7 @@ class ClientProtocol:
         frame_ms: int | None = None,
         speed: float | None = None,
         seed: int | None = None,
+        language: str | None = None,
     ) -> tuple[str, str]:
         """Returns (request id, message to send). Raises ValueError if ``id`` is already in use on
         this connection. Everything else is validated by the server."""
@@ -1034,6 +1035,7 @@ class ClientProtocol:
             "frame_ms": frame_ms,
             "speed": speed,
             "seed": seed,
+            "language": language,
         }
         msg.update({k: v for k, v in options.items() if v is not None})
         self._outstanding[rid] = None
