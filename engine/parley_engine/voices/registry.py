@@ -42,9 +42,21 @@ def _piper() -> list[VoiceEntry]:
     ]
 
 
+def _kokoro() -> list[VoiceEntry]:
+    from .kokoro import KOKORO_VOICE_IDS, KokoroVoice, kokoro_voice_info
+
+    def entry(vid: str) -> VoiceEntry:
+        def load(threads: int, shared: dict[str, object]) -> Voice:
+            return KokoroVoice(vid, threads=threads, shared=shared)
+
+        return VoiceEntry(kokoro_voice_info(vid), "kokoro", load)
+
+    return [entry(vid) for vid in KOKORO_VOICE_IDS]
+
+
 def catalogue() -> dict[str, VoiceEntry]:
     """id → entry for every known voice (installed or not), the default voice first."""
     entries: list[VoiceEntry] = []
-    for family in (_hibari, _piper):
+    for family in (_hibari, _piper, _kokoro):
         entries.extend(family())
     return {e.info.id: e for e in entries}

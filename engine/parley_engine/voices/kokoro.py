@@ -1,0 +1,384 @@
+"""Kokoro-82M v1.0: 54 voices in 9 languages from one int8 ONNX model, streamed clause by clause.
+
+One model, many voices: every :class:`KokoroVoice` of an ``Engine.load`` shares one
+:class:`KokoroModel` (the ONNX session, the vocabulary and one phonemiser per language, kept in
+the loader's ``shared`` dict); a voice adds only its style pack (float32 [510, 256], 522 KB).
+
+Why clause level: Kokoro's decoder normalises each instance over the whole utterance and drives
+a sine source whose phase spans the utterance, so decoding a prefix does not give the prefix of
+the one-shot audio. The acoustic stage therefore runs the whole model on the chunk (a clause or
+a sentence) and the decoder stage hands out slices of that audio. Latency comes from planning:
+a short first clause (``first_chunk_max_words``) so the first audio is computed quickly, longer
+chunks afterwards (more efficient, more natural prosody).
+
+Model I/O: ``tokens`` int64 [1, L] (the ids, 0 padded at both ends, L <= 510), ``style`` float32
+[1, 256] = the voice's row ``min(n_ids, 509)``, ``speed`` float32 [1] -> ``audio`` float32 [T] at
+24 kHz, T a multiple of 300 samples. Some voices peak above full scale, so every chunk goes through
+:func:`limit_peaks` (a look-ahead limiter, ceiling 0.98).
+
+Phonemes: English with :class:`MisakiG2P` (British lexicon for ``b*`` voices) after
+:func:`normalize`; es, fr, it, pt-BR, hi and (best-effort) zh with espeak-ng mapped to Kokoro's
+alphabet the way misaki does it; ja with misaki's kana romaniser (kanji need pyopenjtalk). See
+:mod:`.kokoro_phonemes`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+
+from ..assets import KOKORO_MODEL, KOKORO_VOCAB, KOKORO_VOICES
+from ..errors import AssetError, SynthesisError, UnknownVoiceError
+from ..onnxrt import make_session
+from ..text import MisakiG2P, normalize
+from ..types import VoiceInfo
+from .base import AcousticFrames, DecoderState, Voice
+from .kokoro_phonemes import KokoroEspeak, KokoroJapanese
+
+__all__ = [
+    "KOKORO_VOICE_IDS",
+    "KokoroModel",
+    "KokoroVoice",
+    "kokoro_voice_info",
+    "limit_peaks",
+]
+
+log = logging.getLogger("parley.kokoro")
+
+FloatArray = npt.NDArray[np.float32]
+
+SAMPLE_RATE_HZ: Final = 24000
+HOP: Final = 300  # samples per frame handed to the engine (12.5 ms); the model's audio is a multiple
+MAX_IDS: Final = 508  # phoneme ids per model call: L = ids + 2 pads <= 510
+STYLE_ROWS: Final = 510
+STYLE_DIM: Final = 256
+SPACE_ID: Final = 16
+SPEECH_DBFS: Final = -60.0  # a frame whose RMS reaches this carries speech (the model's silence is < -100)
+LIMIT_CEILING: Final = 0.98
+SHARED_KEY: Final = "kokoro"
+
+#: The 54 voices of kokoro-js 1.2.1 (= Kokoro-82M v1.0's voices/), as named there.
+KOKORO_VOICE_IDS: Final = (
+    "af_alloy", "af_aoede", "af_bella", "af_heart", "af_jessica", "af_kore", "af_nicole", "af_nova",
+    "af_river", "af_sarah", "af_sky", "am_adam", "am_echo", "am_eric", "am_fenrir", "am_liam",
+    "am_michael", "am_onyx", "am_puck", "am_santa", "bf_alice", "bf_emma", "bf_isabella", "bf_lily",
+    "bm_daniel", "bm_fable", "bm_george", "bm_lewis", "ef_dora", "em_alex", "em_santa", "ff_siwis",
+    "hf_alpha", "hf_beta", "hm_omega", "hm_psi", "if_sara", "im_nicola", "jf_alpha", "jf_gongitsune",
+    "jf_nezumi", "jf_tebukuro", "jm_kumo", "pf_dora", "pm_alex", "pm_santa", "zf_xiaobei", "zf_xiaoni",
+    "zf_xiaoxiao", "zf_xiaoyi", "zm_yunjian", "zm_yunxi", "zm_yunxia", "zm_yunyang",
+)  # fmt: skip
+
+#: First letter of a voice id -> (BCP 47 tag, language name, espeak-ng voice or None).
+LANGUAGES: Final = {
+    "a": ("en-US", "American English", None),
+    "b": ("en-GB", "British English", None),
+    "e": ("es", "Spanish", "es"),
+    "f": ("fr-FR", "French", "fr-fr"),
+    "h": ("hi", "Hindi", "hi"),
+    "i": ("it", "Italian", "it"),
+    "j": ("ja", "Japanese", None),
+    "p": ("pt-BR", "Brazilian Portuguese", "pt-br"),
+    "z": ("zh", "Mandarin Chinese", "cmn"),
+}
+_GENDERS: Final = {"f": "female", "m": "male"}
+
+
+def kokoro_voice_info(voice_id: str) -> VoiceInfo:
+    """The catalogue entry of a Kokoro voice id ("af_heart": American English, female)."""
+    if voice_id not in KOKORO_VOICE_IDS:
+        raise UnknownVoiceError(f"unknown Kokoro voice {voice_id!r}", field="voice")
+    tag, name, _ = LANGUAGES[voice_id[0]]
+    gender = _GENDERS.get(voice_id[1], "unknown")
+    return VoiceInfo(
+        id=voice_id,
+        language=tag,
+        gender=gender,
+        sample_rate_hz=SAMPLE_RATE_HZ,
+        backend="kokoro",
+        description=f"Kokoro-82M v1.0 '{voice_id[3:]}', {name}, {gender}",
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Limiter
+
+
+def _sliding_min(r: FloatArray, before: int, after: int) -> FloatArray:
+    """out[i] = min(r[i - before : i + after + 1]) (the window clipped to the array); O(n)."""
+    w = before + after + 1
+    n = r.size
+    total = -(-(n + w - 1) // w) * w
+    p = np.ones(total, np.float32)
+    p[before : before + n] = r
+    blocks = p.reshape(-1, w)
+    prefix = np.minimum.accumulate(blocks, axis=1).ravel()
+    suffix = np.minimum.accumulate(blocks[:, ::-1], axis=1)[:, ::-1].ravel()
+    i = np.arange(n)
+    return np.minimum(suffix[i], prefix[i + w - 1])
+
+
+def limit_peaks(
+    x: FloatArray,
+    *,
+    ceiling: float = LIMIT_CEILING,
+    sample_rate_hz: int = SAMPLE_RATE_HZ,
+    attack_ms: float = 2.0,
+    release_ms: float = 20.0,
+) -> FloatArray:
+    """A look-ahead peak limiter for one whole chunk: ``|out| <= ceiling`` everywhere, and the
+    gain moves smoothly (it ramps down over ``attack_ms`` before a peak and back up over about
+    ``release_ms`` after it), so limiting never clicks.
+
+    x: float32 [n]. Returns ``x`` itself when no sample exceeds ``ceiling`` (the common case),
+    else a new float32 array. The gain is the running minimum of ``ceiling / |x|`` over
+    [n - release, n + attack], then a moving average over [n - attack, n + release]: every value
+    averaged at n is at most the gain n needs, so the limit holds without clipping.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if peak <= ceiling:
+        return x
+    attack = max(1, round(sample_rate_hz * attack_ms / 1000))
+    release = max(1, round(sample_rate_hz * release_ms / 1000))
+    need = np.minimum(1.0, ceiling / np.maximum(np.abs(x), 1e-12)).astype(np.float32)
+    held = _sliding_min(need, release, attack)
+    padded = np.concatenate(
+        [
+            np.full(attack, held[0], np.float64),
+            held.astype(np.float64),
+            np.full(release, held[-1], np.float64),
+        ]
+    )
+    c = np.concatenate([[0.0], np.cumsum(padded)])
+    w = attack + release + 1
+    gain = (c[w:] - c[:-w]) / w
+    y: FloatArray = (x * gain[: x.size]).astype(np.float32)
+    np.clip(y, -ceiling, ceiling, out=y)  # float rounding, and peaks at the very edges
+    return y
+
+
+# ------------------------------------------------------------------------------------------------
+# The shared model
+
+
+class _Front(Protocol):
+    def load(self) -> None: ...
+
+    def __call__(self, text: str) -> str: ...
+
+
+class _English:
+    """English text -> misaki phonemes: Parley's English normaliser, then hibari's misaki port."""
+
+    def __init__(self, british: bool) -> None:
+        self._g2p = MisakiG2P(british=british)
+
+    def load(self) -> None:
+        self._g2p.load()
+
+    def __call__(self, text: str) -> str:
+        return self._g2p(normalize(text))
+
+
+class KokoroModel:
+    """What all Kokoro voices share: the ONNX session, the vocabulary and the phonemisers (one per
+    language, created on first use). Immutable after construction except for those lazily built
+    phonemisers (guarded by a lock); ``run`` is thread-safe (onnxruntime sessions are)."""
+
+    def __init__(self, *, threads: int = 1) -> None:
+        self.session = make_session(KOKORO_MODEL.verify(), threads=threads)
+        try:
+            raw = json.loads(KOKORO_VOCAB.verify().read_text(encoding="utf-8"))
+            self.vocab: dict[str, int] = {str(k): int(v) for k, v in raw["vocab"].items()}
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise AssetError(f"Kokoro vocabulary {KOKORO_VOCAB.path()} is invalid: {e!r}") from e
+        self.symbols = frozenset(self.vocab)
+        self.threads = threads
+        self._fronts: dict[str, _Front] = {}
+        self._lock = threading.Lock()
+        self._warm = False
+
+    @classmethod
+    def shared(cls, shared: dict[str, object] | None, threads: int) -> KokoroModel:
+        """The model kept in a loader's ``shared`` dict (created on the first call)."""
+        if shared is None:
+            return cls(threads=threads)
+        m = shared.get(SHARED_KEY)
+        if not isinstance(m, KokoroModel):
+            m = cls(threads=threads)
+            shared[SHARED_KEY] = m
+        return m
+
+    def front(self, lang: str) -> _Front:
+        """The phonemiser for a voice-id language letter ("a", "b", "e", ...), shared by its voices."""
+        with self._lock:
+            f = self._fronts.get(lang)
+            if f is None:
+                espeak = LANGUAGES[lang][2]
+                if lang in ("a", "b"):
+                    f = _English(british=lang == "b")
+                elif lang == "j":
+                    f = KokoroJapanese(self.symbols)
+                else:
+                    assert espeak is not None
+                    f = KokoroEspeak(espeak, self.symbols)
+                self._fronts[lang] = f
+            return f
+
+    def ids(self, phonemes: str) -> list[int]:
+        """Phonemes -> token ids (symbols outside the vocabulary dropped, no pads)."""
+        v = self.vocab
+        return [v[c] for c in phonemes if c in v]
+
+    def run(self, ids: list[int], style: FloatArray, speed: float) -> FloatArray:
+        """One model call: ``ids`` (1..MAX_IDS, no pads), the voice's style pack [510, 256] -> audio."""
+        if not 0 < len(ids) <= MAX_IDS:
+            raise ValueError(f"a Kokoro call takes 1..{MAX_IDS} ids, got {len(ids)}")
+        feed = {
+            "tokens": np.asarray([[0, *ids, 0]], dtype=np.int64),
+            "style": style[min(len(ids), STYLE_ROWS - 1)].reshape(1, STYLE_DIM),
+            "speed": np.asarray([speed], dtype=np.float32),
+        }
+        try:
+            (audio,) = self.session.run(["audio"], feed)
+        except ort.capi.onnxruntime_pybind11_state.Fail as e:  # pragma: no cover - model failure
+            raise SynthesisError(f"the Kokoro model failed: {e}") from e
+        return np.ascontiguousarray(np.asarray(audio, dtype=np.float32).reshape(-1))
+
+    def warmup(self, style: FloatArray) -> None:
+        """Run the model once on a real shape (once per model, whichever voice asks first)."""
+        with self._lock:
+            if self._warm:
+                return
+            self._warm = True
+        self.run(self.ids("wˈɔɹm ˈʌp, ðɪs vˈYs."), style, 1.0)
+
+
+# ------------------------------------------------------------------------------------------------
+# The voice
+
+
+class KokoroDecoderState(DecoderState):
+    def __init__(self, frames: AcousticFrames, start: int, end: int) -> None:
+        self.frames = frames
+        self.position = start
+        self.end = end
+
+
+def _split_ids(ids: list[int]) -> list[list[int]]:
+    """Cut an id sequence longer than MAX_IDS at spaces (nearest the middle), recursively; a run
+    without a space is cut hard. The planner's chunk size keeps this a rare path."""
+    if len(ids) <= MAX_IDS:
+        return [ids]
+    mid = len(ids) // 2
+    spaces = [i for i, t in enumerate(ids) if t == SPACE_ID and 0 < i < len(ids) - 1]
+    if spaces:
+        cut = min(spaces, key=lambda i: abs(i - mid))
+        left, right = ids[:cut], ids[cut + 1 :]  # the space itself is dropped
+    else:
+        left, right = ids[:mid], ids[mid:]
+    return [*_split_ids(left), *_split_ids(right)]
+
+
+def _speech_frames(audio: FloatArray) -> tuple[int, int, int]:
+    """(n_frames, first speech frame, one past the last) from per-frame RMS."""
+    n = -(-audio.size // HOP)
+    padded = np.zeros(n * HOP, np.float32)
+    padded[: audio.size] = audio
+    blocks = padded.reshape(n, HOP)
+    energy = np.einsum("ij,ij->i", blocks, blocks) / HOP
+    loud = np.flatnonzero(energy >= 10 ** (SPEECH_DBFS / 10))
+    if not loud.size:
+        return n, 0, 0
+    return n, int(loud[0]), int(loud[-1]) + 1
+
+
+@dataclass(frozen=True)
+class _Payload:
+    audio: FloatArray  # the chunk's whole audio, limited, float32 [T]
+
+
+class KokoroVoice(Voice):
+    """One Kokoro voice (``af_heart``, ``bm_george``, ``ff_siwis``, ...), 24 kHz.
+
+    Loading many voices with one ``shared`` dict loads the model once; each voice keeps only its
+    style pack. Thread-safe: the acoustic stage is one onnxruntime call; the decoder stage slices.
+    """
+
+    #: A short first chunk: its whole audio must be computed before any of it is heard.
+    first_chunk_max_words = 5
+    #: Later chunks: whole sentences up to this length, longer ones cut at clauses (prosody spans
+    #: the chunk; ~200 characters is ~12 s of speech, computed in ~6 s on one core).
+    max_chunk_chars = 200
+    #: Slices handed out per decode() call (100 ms first, so the engine's onset search is cheap).
+    decode_schedule_frames = (8, 48, 384)
+
+    def __init__(self, voice_id: str, *, threads: int = 1, shared: dict[str, object] | None = None) -> None:
+        self.info = kokoro_voice_info(voice_id)
+        self.model = KokoroModel.shared(shared, threads)
+        path = KOKORO_VOICES.file(f"{voice_id}.bin")
+        style = np.fromfile(path, dtype="<f4")
+        if style.size != STYLE_ROWS * STYLE_DIM:
+            raise AssetError(
+                f"Kokoro style pack {path} has {style.size} floats, expected {STYLE_ROWS * STYLE_DIM}"
+            )
+        self.style: FloatArray = style.astype(np.float32, copy=False).reshape(STYLE_ROWS, STYLE_DIM)
+        self.style.flags.writeable = False
+        self._front = self.model.front(voice_id[0])
+
+    # -- text ---------------------------------------------------------------------------------
+    def phonemize(self, text: str) -> str:
+        return self._front(text)
+
+    # -- acoustic stage: the whole model on the chunk -----------------------------------------
+    def synthesize_phonemes(self, phonemes: str, speed: float = 1.0) -> FloatArray:
+        """Phonemes -> the chunk's limited audio (float32, 24 kHz, model silence included)."""
+        ids = self.model.ids(phonemes)
+        if not ids:
+            return np.zeros(0, np.float32)
+        parts = [self.model.run(p, self.style, speed) for p in _split_ids(ids) if p]
+        audio = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return limit_peaks(audio)
+
+    def acoustic(self, phonemes: str, speed: float) -> AcousticFrames:
+        audio = self.synthesize_phonemes(phonemes, speed)
+        n, start, end = _speech_frames(audio) if audio.size else (0, 0, 0)
+        return AcousticFrames(
+            n_frames=n,
+            samples_per_frame=HOP,
+            speech_start_frame=start,
+            speech_end_frame=end,
+            token_frames=None,
+            payload=_Payload(audio),
+        )
+
+    # -- decoder stage: slices of the computed audio -------------------------------------------
+    def init_decoder(
+        self, frames: AcousticFrames, start: int, end: int, seed: int | None
+    ) -> KokoroDecoderState:
+        if not 0 <= start <= end <= frames.n_frames:
+            raise ValueError(f"frame range [{start}, {end}) outside 0..{frames.n_frames}")
+        return KokoroDecoderState(frames, start, end)
+
+    def decode(self, state: DecoderState, n_frames: int) -> FloatArray:
+        assert isinstance(state, KokoroDecoderState)
+        a = state.position
+        b = min(state.end, a + max(1, n_frames))
+        state.position = max(a, b)
+        audio: FloatArray = state.frames.payload.audio
+        return audio[a * HOP : b * HOP].copy() if b > a else np.zeros(0, np.float32)
+
+    def finish(self, state: DecoderState) -> FloatArray:
+        assert isinstance(state, KokoroDecoderState)
+        return np.zeros(0, np.float32)
+
+    def warmup(self) -> None:
+        self._front.load()
+        self.model.warmup(self.style)
