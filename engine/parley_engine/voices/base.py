@@ -72,7 +72,7 @@ class Voice(ABC):
     max_chunk_chars: int = 300
     #: frames per decode() call: a small first chunk so audio leaves early, then larger ones (fewer
     #: calls, less context overhead) that finish long before the audio already sent plays out.
-    decode_schedule_frames: tuple[int, ...] = (16, 32, 96, 256)
+    decode_schedule_frames: tuple[int, ...] = (16, 64, 320)
 
     @property
     def sample_rate_hz(self) -> int:
