@@ -13,8 +13,9 @@ import numpy.typing as npt
 
 from .errors import AssetError, EmptyTextError, InputError, TextTooLongError, UnknownVoiceError
 from .text import TextChunk, plan_chunks
-from .types import AudioChunk, CancelToken, SpeakSettings, VoiceInfo
-from .voices.base import Voice
+from .timing import word_timings
+from .types import AudioChunk, CancelToken, SpeakSettings, VoiceInfo, WordTiming
+from .voices.base import AcousticFrames, Voice
 from .voices.registry import catalogue
 
 __all__ = ["Engine", "StreamPlan"]
@@ -29,6 +30,20 @@ FADE_MS = 2.5  # fade-in/out at the trimmed edges, so no cut ever clicks
 #: An utterance's audio starts at the first 2.5 ms window above this level (the model's onset ramp
 #: below it is inaudible and would only delay the first audible sample), minus the fade-in.
 ONSET_DBFS = -50.0
+
+
+def soft_limit(x: FloatArray, knee: float = 0.9) -> FloatArray:
+    """Stateless soft limiter: identity below ``knee``, above it a curve with a continuous slope
+    that approaches 1.0 without reaching it (no clicks, no hard clipping)."""
+    a = np.abs(x)
+    over = a > knee
+    if not over.any():
+        return x
+    y = x.copy()
+    head = 1.0 - knee
+    t = (a[over] - knee) / head
+    y[over] = np.sign(x[over]) * np.minimum(knee + head * t / (1.0 + t), np.float32(0.9999))
+    return y
 
 
 def _onset(x: FloatArray, window: int, threshold: float) -> int | None:
@@ -171,6 +186,21 @@ class Engine:
         parts = [c.samples for c in self.stream(text, voice, settings)]
         return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
+    @staticmethod
+    def _words(
+        chunk: TextChunk, frames: AcousticFrames, start: int, cut: int, at_sample: int
+    ) -> tuple[WordTiming, ...]:
+        """Word timings of an utterance whose frame ``start`` was decoded, ``cut`` samples dropped
+        before its onset, and whose first kept sample is the stream's sample ``at_sample``."""
+        if not frames.alignment:
+            return ()
+        hop = frames.samples_per_frame
+
+        def to_sample(f: int) -> int:
+            return max(at_sample, at_sample + (f - start) * hop - cut)
+
+        return word_timings(chunk.text, frames.alignment, to_sample, chunk.start_char)
+
     def _generate(self, plan: StreamPlan, cancel: CancelToken) -> Iterator[AudioChunk]:
         v, settings = plan.voice, plan.settings
         sr = v.sample_rate_hz
@@ -181,10 +211,16 @@ class Engine:
         pos = 0
         pause = 0  # samples of silence owed before the next utterance
 
+        gain = float(10 ** (settings.volume_db / 20)) if settings.volume_db else 1.0
+        words: tuple[WordTiming, ...] = ()
+
         def emit(samples: FloatArray, idx: int) -> Iterator[AudioChunk]:
-            nonlocal pos
+            nonlocal pos, words
             if samples.size:
-                yield AudioChunk(samples, sr, pos, idx)
+                if gain != 1.0:
+                    samples = soft_limit(samples * np.float32(gain))
+                yield AudioChunk(samples, sr, pos, idx, words)
+                words = ()
                 pos += samples.size
 
         for idx, chunk in enumerate(plan.chunks):
@@ -199,11 +235,15 @@ class Engine:
             start = max(0, frames.speech_start_frame - LEAD_FRAMES)
             end = min(frames.n_frames, frames.speech_end_frame + TAIL_FRAMES)
             seed = None if settings.seed is None else settings.seed + idx
-            state = v.init_decoder(frames, start, end, seed)
+            if settings.pitch_semitones and v.native_pitch:
+                state = v.init_decoder(frames, start, end, seed, float(settings.pitch_semitones))
+            else:
+                state = v.init_decoder(frames, start, end, seed)
             schedule = v.decode_schedule_frames
             if pause and pos:
                 yield from emit(np.zeros(pause, np.float32), idx)
             first = True
+            skipped = 0  # decoded samples dropped before the onset
             held = np.zeros(0, np.float32)  # last `fade` samples, kept back for the fade-out
             step = 0
             while state.remaining_frames > 0:
@@ -217,11 +257,14 @@ class Engine:
                 if first:
                     at = _onset(out, fade, onset_level)
                     if at is None:
+                        skipped += out.size
                         continue  # still below the onset level: nothing audible to send yet
+                    cut = skipped + max(0, at - fade)
                     out = out[max(0, at - fade) :].copy()
                     k = min(fade, out.size)
                     out[:k] *= ramp_in[:k]
                     first = False
+                    words = self._words(chunk, frames, start, cut, pos + held.size)
                 buf = np.concatenate([held, out]) if held.size else out
                 held = buf[-fade:]
                 yield from emit(buf[:-fade], idx)
@@ -232,6 +275,7 @@ class Engine:
                 at = _onset(tail, fade, onset_level)
                 if at is None:
                     continue
+                words = self._words(chunk, frames, start, skipped + max(0, at - fade), pos + held.size)
                 tail = tail[max(0, at - fade) :].copy()
                 tail[: min(fade, tail.size)] *= ramp_in[: min(fade, tail.size)]
             buf = np.concatenate([held, tail]) if held.size else tail.copy()

@@ -10,12 +10,16 @@ import numpy.typing as npt
 
 from .errors import InvalidSettingError
 
-__all__ = ["AudioChunk", "CancelToken", "SpeakSettings", "VoiceInfo"]
+__all__ = ["AudioChunk", "CancelToken", "PhonemeTiming", "SpeakSettings", "VoiceInfo", "WordTiming"]
 
 FloatArray = npt.NDArray[np.float32]
 
 MIN_SPEED = 0.5
-MAX_SPEED = 2.0
+MAX_SPEED = 4.0
+MIN_PITCH_SEMITONES = -12.0
+MAX_PITCH_SEMITONES = 12.0
+MIN_VOLUME_DB = -40.0
+MAX_VOLUME_DB = 12.0
 
 
 @dataclass(frozen=True)
@@ -35,22 +39,54 @@ class VoiceInfo:
 class SpeakSettings:
     """Per-request settings.
 
-    speed: speaking rate multiplier, MIN_SPEED..MAX_SPEED (1.0 = the voice's natural pace).
+    speed: speaking rate multiplier, MIN_SPEED..MAX_SPEED (1.0 = the voice's natural pace); the
+        model's own duration control up to the voice's ``max_model_speed``, time-scale
+        modification beyond it.
+    pitch_semitones: pitch shift, MIN_PITCH_SEMITONES..MAX_PITCH_SEMITONES (0 = natural).
+    volume_db: gain in dB, MIN_VOLUME_DB..MAX_VOLUME_DB (a soft limiter keeps peaks below 1.0).
     seed: fixes the vocoder's noise so repeated requests are sample-identical (None = random).
     """
 
     speed: float = 1.0
     seed: int | None = None
+    pitch_semitones: float = 0.0
+    volume_db: float = 0.0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.speed, (int, float)) or isinstance(self.speed, bool):
-            raise InvalidSettingError("speed must be a number", field="speed")
-        if not (MIN_SPEED <= float(self.speed) <= MAX_SPEED):
-            raise InvalidSettingError(
-                f"speed must be between {MIN_SPEED} and {MAX_SPEED}, got {self.speed}", field="speed"
-            )
+        for name, lo, hi in (
+            ("speed", MIN_SPEED, MAX_SPEED),
+            ("pitch_semitones", MIN_PITCH_SEMITONES, MAX_PITCH_SEMITONES),
+            ("volume_db", MIN_VOLUME_DB, MAX_VOLUME_DB),
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise InvalidSettingError(f"{name} must be a number, got {type(value).__name__}", field=name)
+            if not (lo <= float(value) <= hi):
+                raise InvalidSettingError(f"{name} must be between {lo} and {hi}, got {value}", field=name)
         if self.seed is not None and (not isinstance(self.seed, int) or isinstance(self.seed, bool)):
             raise InvalidSettingError("seed must be an integer or null", field="seed")
+
+
+@dataclass(frozen=True)
+class PhonemeTiming:
+    """One phoneme symbol's span, in samples of the request's stream."""
+
+    phoneme: str
+    start_sample: int
+    end_sample: int
+
+
+@dataclass(frozen=True)
+class WordTiming:
+    """One spoken word: its normalised spelling, its characters in the request text (``-1`` when
+    unknown) and its span in samples of the request's stream."""
+
+    word: str
+    char_start: int
+    char_end: int
+    start_sample: int
+    end_sample: int
+    phonemes: tuple[PhonemeTiming, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -61,6 +97,8 @@ class AudioChunk:
     sample_rate_hz: sampling rate of ``samples``.
     start_sample: index of samples[0] within the request's whole stream.
     utterance_index: which text chunk (sentence or clause) this audio belongs to.
+    words: timings of the utterance's words, on the utterance's first chunk (empty otherwise or
+        when the voice reports no durations).
 
     The stream's end is the iterator's end (no chunk is held back to mark the last one).
     """
@@ -69,6 +107,7 @@ class AudioChunk:
     sample_rate_hz: int
     start_sample: int
     utterance_index: int
+    words: tuple[WordTiming, ...] = ()
 
     @property
     def duration_ms(self) -> float:

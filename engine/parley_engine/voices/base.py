@@ -24,7 +24,21 @@ import numpy.typing as npt
 
 from ..types import VoiceInfo
 
-__all__ = ["AcousticFrames", "DecoderState", "Voice"]
+__all__ = ["AcousticFrames", "DecoderState", "Voice", "alignment_from_durations"]
+
+
+def alignment_from_durations(
+    symbols: list[str], token_frames: npt.NDArray[np.float32], token_of_symbol: list[int]
+) -> tuple[tuple[str, int, int], ...]:
+    """(symbol, start_frame, end_frame) per symbol, where symbol i spans the tokens from
+    ``token_of_symbol[i]`` up to the next symbol's first token (pads fall to the symbol before)."""
+    edges = np.concatenate([[0.0], np.cumsum(token_frames, dtype=np.float64)])
+    out = []
+    for i, sym in enumerate(symbols):
+        a = token_of_symbol[i]
+        b = token_of_symbol[i + 1] if i + 1 < len(symbols) else len(token_frames) - 1
+        out.append((sym, int(round(edges[a])), int(round(edges[b]))))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -37,6 +51,8 @@ class AcousticFrames:
         the frames outside are the model's own leading/trailing silence.
     token_frames: frames per input token (duration predictor output), float32 [n_tokens], or None.
     payload: backend-specific arrays (e.g. latent frames [C, F] and f0 [F]).
+    alignment: (symbol, start_frame, end_frame) for each phoneme symbol of the chunk, in order
+        (spaces between words included), from the duration predictor; empty when unknown.
     """
 
     n_frames: int
@@ -45,6 +61,7 @@ class AcousticFrames:
     speech_end_frame: int
     token_frames: npt.NDArray[np.float32] | None
     payload: Any
+    alignment: tuple[tuple[str, int, int], ...] = ()
 
 
 class DecoderState:
@@ -73,6 +90,11 @@ class Voice(ABC):
     #: frames per decode() call: a small first chunk so audio leaves early, then larger ones (fewer
     #: calls, less context overhead) that finish long before the audio already sent plays out.
     decode_schedule_frames: tuple[int, ...] = (16, 64, 320)
+    #: the fastest rate the model's own duration control is trusted with; faster speeds are
+    #: reached by time-scale modification of its output
+    max_model_speed: float = 2.0
+    #: whether ``init_decoder`` honours ``pitch_semitones`` itself (e.g. by scaling f0)
+    native_pitch: bool = False
 
     @property
     def sample_rate_hz(self) -> int:
@@ -88,8 +110,11 @@ class Voice(ABC):
         """Phonemes of one chunk -> all of its frames."""
 
     @abstractmethod
-    def init_decoder(self, frames: AcousticFrames, start: int, end: int, seed: int | None) -> DecoderState:
-        """A fresh decoder state that will decode frames [start, end)."""
+    def init_decoder(
+        self, frames: AcousticFrames, start: int, end: int, seed: int | None, pitch_semitones: float = 0.0
+    ) -> DecoderState:
+        """A fresh decoder state that will decode frames [start, end) (pitch-shifted by
+        ``pitch_semitones`` if the voice has ``native_pitch``)."""
 
     @abstractmethod
     def decode(self, state: DecoderState, n_frames: int) -> npt.NDArray[np.float32]:

@@ -34,7 +34,7 @@ from ..graphs import extract
 from ..onnxrt import make_session
 from ..text import MisakiG2P, normalize
 from ..types import VoiceInfo
-from .base import AcousticFrames, DecoderState, Voice
+from .base import AcousticFrames, DecoderState, Voice, alignment_from_durations
 
 __all__ = ["HibariVoice"]
 
@@ -69,11 +69,14 @@ class _Payload:
 
 
 class HibariDecoderState(DecoderState):
-    def __init__(self, frames: AcousticFrames, start: int, end: int, seed: int | None) -> None:
+    def __init__(
+        self, frames: AcousticFrames, start: int, end: int, seed: int | None, pitch_factor: float
+    ) -> None:
         self.frames = frames
         self.position = start
         self.end = end
         self.vocoder = vocoder.init_state(seed)
+        self.pitch_factor = pitch_factor
 
 
 def _split_graphs(src: Path, sha256: str, exact: bool) -> tuple[Path, Path]:
@@ -88,7 +91,13 @@ def _split_graphs(src: Path, sha256: str, exact: bool) -> tuple[Path, Path]:
 
 
 class HibariVoice(Voice):
-    """hibari "heart": American English, female, 24 kHz."""
+    """hibari "heart": American English, female, 24 kHz.
+
+    Pitch is native: the vocoder synthesises from an explicit f0 curve, so a shift scales f0 while
+    the spectral envelope (lh) keeps the formants where they were.
+    """
+
+    native_pitch = True
 
     def __init__(
         self,
@@ -117,12 +126,13 @@ class HibariVoice(Voice):
     def phonemize(self, text: str) -> str:
         return self._g2p(normalize(text))
 
+    def symbols(self, phonemes: str) -> list[str]:
+        """The phoneme symbols the model reads (characters outside its vocab dropped)."""
+        return [c for c in phonemes if c in self._vocab][: MAX_TOKENS - 2]
+
     def token_ids(self, phonemes: str) -> npt.NDArray[np.int64]:
         """Phonemes → ids [1, L] with the 0 pad at both ends (characters outside the vocab dropped)."""
-        v = self._vocab
-        ids = [0, *(v[c] for c in phonemes if c in v)][: MAX_TOKENS - 1]
-        ids.append(0)
-        return np.asarray([ids], dtype=np.int64)
+        return np.asarray([[0, *(self._vocab[c] for c in self.symbols(phonemes)), 0]], dtype=np.int64)
 
     # -- acoustic stage -------------------------------------------------------------------------
     def acoustic(self, phonemes: str, speed: float) -> AcousticFrames:
@@ -139,22 +149,25 @@ class HibariVoice(Voice):
         n = int(latent.shape[2])
         loud = np.flatnonzero(latent[0, ENERGY_CHANNEL] > SPEECH_ENERGY)
         start, end = (int(loud[0]), int(loud[-1]) + 1) if loud.size else (0, 0)
+        durations = np.asarray(token_frames, np.float32).reshape(-1)
+        syms = self.symbols(phonemes)
         return AcousticFrames(
             n_frames=n,
             samples_per_frame=HOP,
             speech_start_frame=start,
             speech_end_frame=end,
-            token_frames=np.asarray(token_frames, np.float32).reshape(-1),
+            token_frames=durations,
             payload=_Payload(latent, np.ascontiguousarray(f0[0], dtype=np.float32)),
+            alignment=alignment_from_durations(syms, durations, list(range(1, len(syms) + 1))),
         )
 
     # -- decoder stage --------------------------------------------------------------------------
     def init_decoder(
-        self, frames: AcousticFrames, start: int, end: int, seed: int | None
+        self, frames: AcousticFrames, start: int, end: int, seed: int | None, pitch_semitones: float = 0.0
     ) -> HibariDecoderState:
         if not 0 <= start <= end <= frames.n_frames:
             raise ValueError(f"frame range [{start}, {end}) outside 0..{frames.n_frames}")
-        return HibariDecoderState(frames, start, end, seed)
+        return HibariDecoderState(frames, start, end, seed, float(2.0 ** (pitch_semitones / 12.0)))
 
     def decode(self, state: DecoderState, n_frames: int) -> npt.NDArray[np.float32]:
         assert isinstance(state, HibariDecoderState)
@@ -169,7 +182,8 @@ class HibariVoice(Voice):
             o[0, :, a - lo : b - lo] for o in self._dec.run(None, {LATENT: p.latent[:, :, lo:hi]})
         )
         state.position = b
-        return vocoder.push(state.vocoder, lh, th, ln, lr, phi, p.f0[a:b])
+        f0 = p.f0[a:b] if state.pitch_factor == 1.0 else p.f0[a:b] * np.float32(state.pitch_factor)
+        return vocoder.push(state.vocoder, lh, th, ln, lr, phi, f0)
 
     def finish(self, state: DecoderState) -> npt.NDArray[np.float32]:
         assert isinstance(state, HibariDecoderState)

@@ -28,7 +28,7 @@ from ..graphs import extract
 from ..onnxrt import make_session
 from ..text import EspeakPhonemizer, normalize
 from ..types import VoiceInfo
-from .base import AcousticFrames, DecoderState, Voice
+from .base import AcousticFrames, DecoderState, Voice, alignment_from_durations
 
 __all__ = ["PIPER_JOE_INFO", "PiperVoice"]
 
@@ -130,16 +130,18 @@ class PiperVoice(Voice):
     def phonemize(self, text: str) -> str:
         return self._g2p(normalize(text))
 
+    def symbols(self, phonemes: str) -> list[str]:
+        """The phoneme symbols the model reads (symbols missing from its id map dropped)."""
+        m = self.config.phoneme_id_map
+        return [ch for ch in phonemes if ch in m][: (MAX_IDS - 3) // 2]
+
     def token_ids(self, phonemes: str) -> npt.NDArray[np.int64]:
-        """Piper's id layout: ^ _ (phoneme _)* $ — symbols missing from the map are skipped."""
+        """Piper's id layout: ^ _ (phoneme _)* $."""
         m = self.config.phoneme_id_map
         pad = m["_"]
         ids = [m["^"], pad]
-        for ch in phonemes:
-            i = m.get(ch)
-            if i is not None:
-                ids += [i, pad]
-        ids = ids[: MAX_IDS - 1]
+        for ch in self.symbols(phonemes):
+            ids += [m[ch], pad]
         ids.append(m["$"])
         return np.asarray([ids], dtype=np.int64)
 
@@ -158,14 +160,22 @@ class PiperVoice(Voice):
         except Exception as e:  # onnxruntime raises its own exception types
             raise SynthesisError(f"the Piper encoder failed: {e}") from e
         n = int(latent.shape[2])
+        durations = np.asarray(token_frames, np.float32).reshape(-1)
+        syms = self.symbols(phonemes)
         # Piper's frames carry speech from the first to the last; the engine trims the quiet edges
         # of the decoded audio at the onset level.
         return AcousticFrames(
-            n, hop, 0, n, np.asarray(token_frames, np.float32).reshape(-1), _Payload(latent)
+            n,
+            hop,
+            0,
+            n,
+            durations,
+            _Payload(latent),
+            alignment=alignment_from_durations(syms, durations, [2 + 2 * k for k in range(len(syms))]),
         )
 
     def init_decoder(
-        self, frames: AcousticFrames, start: int, end: int, seed: int | None
+        self, frames: AcousticFrames, start: int, end: int, seed: int | None, pitch_semitones: float = 0.0
     ) -> PiperDecoderState:
         if not 0 <= start <= end <= frames.n_frames:
             raise ValueError(f"frame range [{start}, {end}) outside 0..{frames.n_frames}")
