@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import concurrent.futures
 import contextlib
 import json
 import logging
@@ -30,24 +29,29 @@ import signal
 import socket
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from http import HTTPStatus
 from importlib import metadata
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from parley_engine.errors import ParleyError
 from parley_engine.types import MAX_SPEED, MIN_SPEED, AudioChunk, CancelToken, SpeakSettings, VoiceInfo
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.asyncio.server import serve as ws_serve
-from websockets.exceptions import ConnectionClosed
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed, NegotiationError
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
 from .config import ServerConfig, add_serve_arguments, config_from_args
+from .contexts import ContextConnection
 from .flow import FlowControl, WaterMarks
 from .framing import Framer, FramerState
 from .framing import warmup as framing_warmup
+from .output import warmup as output_warmup
 from .protocol import (
     BYTES_PER_SAMPLE,
     ErrorCode,
@@ -60,7 +64,10 @@ from .protocol import (
     StopSynthesis,
     VoiceDescription,
 )
+from .protocol_v2 import SUBPROTOCOL_V1, SUBPROTOCOL_V2, ServerInfoV2
 from .workers import WorkerPool
+from .workers import await_job as _await_job
+from .workers import wait_uncancellable as _wait_uncancellable
 
 __all__ = [
     "ParleyServer",
@@ -81,6 +88,21 @@ T = TypeVar("T")
 # A peer that floods us with messages while not reading our replies stops being read once this many
 # replies are waiting: TCP backpressure instead of an unbounded outbox.
 _MAX_OUTBOX_MESSAGES = 64
+
+#: Static files served to plain HTTP GETs (no WebSocket upgrade): ``/`` is ``index.html``; see
+#: :func:`static_response`. WebSocket handshakes on any path are never served from here.
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+_CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".wasm": "application/wasm",
+}
 
 
 def server_version() -> str:
@@ -175,35 +197,6 @@ def _close_job(it: Iterator[AudioChunk]) -> None:
     close = getattr(it, "close", None)
     if callable(close):
         close()
-
-
-async def _wait_uncancellable(aws: set[asyncio.Future[Any]]) -> None:
-    """Wait for every future even if this task is cancelled meanwhile; re-raise the cancellation
-    afterwards. Used where leaving early would leave work running behind our back."""
-    cancelled = False
-    pending = set(aws)
-    while pending:
-        try:
-            _, pending = await asyncio.wait(pending)
-        except asyncio.CancelledError:
-            cancelled = True
-    if cancelled:
-        raise asyncio.CancelledError
-
-
-async def _await_job(fut: concurrent.futures.Future[T]) -> T:
-    """Await a pool job. If the awaiting task is cancelled, a job not started yet is dropped and a
-    running one is waited for (a thread cannot be interrupted) before the cancellation goes on."""
-    afut = asyncio.wrap_future(fut)
-    try:
-        return await asyncio.shield(afut)
-    except asyncio.CancelledError:
-        if not fut.cancel():
-            with contextlib.suppress(asyncio.CancelledError):
-                await _wait_uncancellable({afut})
-            if afut.done() and not afut.cancelled():
-                afut.exception()  # retrieved: the cancellation is what matters now
-        raise
 
 
 # --------------------------------------------------------------------------------------------------
@@ -533,9 +526,12 @@ class ParleyServer:
             speed_max=MAX_SPEED,
             max_queued_requests=config.max_queued_requests,
         )
+        self.info_v2 = ServerInfoV2(
+            self.info, max_contexts=config.max_contexts, max_pending_chars=engine.MAX_TEXT_CHARS
+        )
         self._pool: WorkerPool | None = None
         self._server: Server | None = None
-        self._connections: set[_Connection] = set()
+        self._connections: set[_Connection | ContextConnection] = set()
 
     @property
     def pool(self) -> WorkerPool:
@@ -558,8 +554,18 @@ class ParleyServer:
 
     @property
     def active_requests(self) -> int:
-        """Requests streaming or winding down, over all connections."""
-        return sum(len(c.runs) for c in self._connections)
+        """v1 requests streaming or winding down, over all connections."""
+        return sum(len(c.runs) for c in self._connections if isinstance(c, _Connection))
+
+    @property
+    def open_contexts(self) -> int:
+        """v2 contexts open, over all connections."""
+        return sum(len(c.contexts) for c in self._connections if isinstance(c, ContextConnection))
+
+    @property
+    def context_tasks(self) -> int:
+        """v2 contexts synthesising or winding down right now (idle contexts have no task)."""
+        return sum(len(c.tasks) for c in self._connections if isinstance(c, ContextConnection))
 
     def stats(self) -> dict[str, object]:
         pool = self._pool
@@ -567,11 +573,14 @@ class ParleyServer:
             "status": "ok",
             "server": self.info.server,
             "protocol": 1,
+            "protocols": [1, 2],
             "voices": [v.id for v in self.info.voices],
             "default_voice": self.info.default_voice,
             "connections": self.connections,
             "max_connections": self.config.max_connections,
             "active_requests": self.active_requests,
+            "open_contexts": self.open_contexts,
+            "context_tasks": self.context_tasks,
             "worker_threads": self.config.worker_threads,
             "workers_busy": pool.busy if pool else 0,
             "workers_pending": pool.pending if pool else 0,
@@ -583,6 +592,7 @@ class ParleyServer:
             raise RuntimeError("the server is already started")
         cfg = self.config
         await asyncio.to_thread(framing_warmup)  # compiles the PCM kernel unless cached/warm
+        await asyncio.to_thread(output_warmup)  # G.711 and resampling kernels (protocol v2)
         self._pool = WorkerPool(cfg.worker_threads)
         try:
             self._server = await ws_serve(
@@ -590,6 +600,8 @@ class ParleyServer:
                 cfg.host,
                 cfg.port,
                 process_request=self._process_request,
+                subprotocols=[Subprotocol(SUBPROTOCOL_V2), Subprotocol(SUBPROTOCOL_V1)],
+                select_subprotocol=_select_subprotocol,
                 compression=None,  # PCM does not deflate well; compressing would cost loop time
                 max_size=cfg.max_message_bytes,
                 write_limit=cfg.write_limit_bytes,
@@ -634,6 +646,10 @@ class ParleyServer:
             response.headers["Content-Type"] = "application/json"
             response.headers["Cache-Control"] = "no-store"
             return response
+        if "websocket" not in request.headers.get("Upgrade", "").lower():
+            static = static_response(path)
+            if static is not None:
+                return static
         if len(self._connections) >= self.config.max_connections:
             return connection.respond(
                 HTTPStatus.SERVICE_UNAVAILABLE,
@@ -650,7 +666,10 @@ class ParleyServer:
         if sndbuf is not None and sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
-        conn = _Connection(self, ws)
+        v2 = ws.subprotocol == SUBPROTOCOL_V2 or (
+            ws.subprotocol is None and ws.request is not None and ws.request.path.split("?", 1)[0] == "/v2"
+        )
+        conn: _Connection | ContextConnection = ContextConnection(self, ws) if v2 else _Connection(self, ws)
         self._connections.add(conn)
         log.debug("connection from %s", ws.remote_address)
         try:
@@ -658,6 +677,40 @@ class ParleyServer:
         finally:
             self._connections.discard(conn)
             log.debug("connection from %s closed", ws.remote_address)
+
+
+def _select_subprotocol(connection: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
+    """parley.v2 if offered, else parley.v1; no subprotocol (plain v1, or v2 on path /v2) if the
+    client offers none; a 400 naming ours if it offers only others."""
+    for ours in (SUBPROTOCOL_V2, SUBPROTOCOL_V1):
+        if ours in offered:
+            return Subprotocol(ours)
+    if offered:
+        raise NegotiationError(
+            f"unsupported subprotocol {', '.join(offered)}; this server speaks {SUBPROTOCOL_V2} and "
+            f"{SUBPROTOCOL_V1} (or v1 with no subprotocol)"
+        )
+    return None
+
+
+def static_response(path: str, root: Path = STATIC_DIR) -> Response | None:
+    """The hook for a browser client: a plain ``GET path`` (no WebSocket upgrade) answered from
+    ``server/parley_server/static/`` (``/`` is ``index.html``). None when no such file exists
+    (websockets then answers as it would: 426 Upgrade Required). Only regular files inside
+    ``root`` are served; the whole file is read per request (small static assets)."""
+    name = "index.html" if path in ("", "/") else path.lstrip("/")
+    try:
+        target = (root / name).resolve()
+        if not target.is_relative_to(root.resolve()) or not target.is_file():
+            return None
+        body = target.read_bytes()
+    except (OSError, ValueError):
+        return None
+    headers = Headers()
+    headers["Content-Type"] = _CONTENT_TYPES.get(target.suffix.lower(), "application/octet-stream")
+    headers["Content-Length"] = str(len(body))
+    headers["Cache-Control"] = "no-cache"
+    return Response(HTTPStatus.OK.value, HTTPStatus.OK.phrase, headers, body)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -28,10 +28,15 @@ class ServerConfig:
         on few cores, more threads than cores only adds contention).
     max_connections: concurrent WebSocket connections; more are refused (HTTP 503 at the
         handshake, or close code 1013 if the race is lost at accept).
-    max_queued_requests: ``speak`` requests that may wait behind the streaming one per connection.
+    max_queued_requests: ``speak`` requests that may wait behind the streaming one per connection (v1).
+    max_contexts: contexts open at once on one protocol v2 connection.
     high_water_ms, low_water_ms: per-request audio buffer between synthesis and the socket; the
         producer pauses at high_water_ms and resumes at low_water_ms. At most high_water_ms plus one
         engine chunk is buffered per request (plus the socket's own write buffer, write_limit_bytes).
+        In protocol v2 the same marks apply to each context.
+    connection_high_water_ms, connection_low_water_ms: protocol v2, the audio queued for all of a
+        connection's contexts together: over the high mark, a context that already holds
+        low_water_ms pauses until the total is back at the low mark.
     max_message_bytes: largest incoming message; bigger ones close the connection (1009). The
         default fits a max_text_chars text even if every character is a JSON escape.
     write_limit_bytes: high-water mark of the socket's write buffer, in bytes.
@@ -47,8 +52,11 @@ class ServerConfig:
     worker_threads: int = field(default_factory=_default_threads)
     max_connections: int = 64
     max_queued_requests: int = 32
+    max_contexts: int = 64
     high_water_ms: float = 2000.0
     low_water_ms: float = 500.0
+    connection_high_water_ms: float = 10_000.0
+    connection_low_water_ms: float = 5_000.0
     max_message_bytes: int = 1 << 20
     write_limit_bytes: int = 32 * 1024
     socket_send_buffer_bytes: int | None = 128 * 1024
@@ -71,6 +79,13 @@ class ServerConfig:
             problems.append(
                 f"need 0 <= low_water_ms < high_water_ms, got {self.low_water_ms} and {self.high_water_ms}"
             )
+        if not 0 <= self.connection_low_water_ms < self.connection_high_water_ms:
+            problems.append(
+                "need 0 <= connection_low_water_ms < connection_high_water_ms, got "
+                f"{self.connection_low_water_ms} and {self.connection_high_water_ms}"
+            )
+        if self.max_contexts < 1:
+            problems.append(f"max_contexts must be at least 1, got {self.max_contexts}")
         if self.max_message_bytes < 4096:
             problems.append(f"max_message_bytes must be at least 4096, got {self.max_message_bytes}")
         if self.socket_send_buffer_bytes is not None and self.socket_send_buffer_bytes < 4096:
@@ -116,6 +131,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"speak requests that may wait per connection (default {d.max_queued_requests})",
     )
     parser.add_argument(
+        "--max-contexts",
+        type=int,
+        default=d.max_contexts,
+        help=f"contexts open at once per protocol v2 connection (default {d.max_contexts})",
+    )
+    parser.add_argument(
         "--high-water-ms",
         type=float,
         default=d.high_water_ms,
@@ -141,6 +162,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         worker_threads=args.threads,
         max_connections=args.max_connections,
         max_queued_requests=args.max_queued,
+        max_contexts=args.max_contexts,
         high_water_ms=args.high_water_ms,
         low_water_ms=args.low_water_ms,
     )

@@ -89,7 +89,7 @@ SEED_MAX: Final = 2**53 - 1  # the largest integer a JavaScript client can send 
 
 
 class ErrorCode(StrEnum):
-    """Stable error codes of protocol v1 (the ``code`` field of ``error`` messages).
+    """Stable error codes of protocols v1 and v2 (the ``code`` field of ``error`` messages).
 
     The engine's own codes (``ParleyError.code``) travel verbatim; the ones it defines today are
     listed here too so that the table in docs/protocol.md has one source.
@@ -106,6 +106,13 @@ class ErrorCode(StrEnum):
     DUPLICATE_ID = "duplicate_id"  # the id is already queued or streaming on this connection
     UNKNOWN_ID = "unknown_id"  # cancel of an id that is neither queued nor streaming
     QUEUE_FULL = "queue_full"  # too many speak requests queued on this connection
+    # Contexts (protocol v2).
+    INVALID_CONTEXT = "invalid_context"  # context id missing, not a string, empty, too long
+    UNKNOWN_CONTEXT = "unknown_context"  # no open context with that id
+    DUPLICATE_CONTEXT = "duplicate_context"  # create with the id of a context that is still open
+    CONTEXT_ENDED = "context_ended"  # text/flush/end/update after the context's end
+    TOO_MANY_CONTEXTS = "too_many_contexts"  # create beyond max_contexts open on this connection
+    UNSUPPORTED_SAMPLE_RATE = "unsupported_sample_rate"  # sample_rate_hz not offered for that format/voice
     # Fields of speak.
     INVALID_FIELD = "invalid_field"  # text/voice/format has the wrong JSON type or bad characters
     EMPTY_TEXT = "empty_text"
@@ -113,7 +120,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_VOICE = "unknown_voice"
     UNSUPPORTED_FORMAT = "unsupported_format"
     UNSUPPORTED_LANGUAGE = "unsupported_language"  # the voice does not speak the requested language
-    INVALID_SETTING = "invalid_setting"  # frame_ms, speed, seed: wrong type or out of range
+    INVALID_SETTING = "invalid_setting"  # frame_ms, speed, seed, ...: wrong type or out of range
     INVALID_INPUT = "invalid_input"  # the engine refused the input for another reason
     # Failures while synthesising.
     SYNTHESIS_FAILED = "synthesis_failed"

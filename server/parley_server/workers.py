@@ -10,6 +10,9 @@ streams that are ahead of real time yield their turn to those that are not.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
 import heapq
 import itertools
 import logging
@@ -20,7 +23,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-__all__ = ["WorkerPool"]
+__all__ = ["WorkerPool", "await_job", "wait_uncancellable"]
 
 T = TypeVar("T")
 log = logging.getLogger("parley.server.workers")
@@ -139,3 +142,35 @@ class WorkerPool:
             else:
                 job.future.set_result(result)
             del job, result
+
+
+# asyncio side: awaiting jobs without leaving work behind
+
+
+async def wait_uncancellable(aws: set[asyncio.Future[Any]]) -> None:
+    """Wait for every future even if this task is cancelled meanwhile; re-raise the cancellation
+    afterwards. Used where leaving early would leave work running behind our back."""
+    cancelled = False
+    pending = set(aws)
+    while pending:
+        try:
+            _, pending = await asyncio.wait(pending)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+
+
+async def await_job(fut: concurrent.futures.Future[T]) -> T:
+    """Await a pool job. If the awaiting task is cancelled, a job not started yet is dropped and a
+    running one is waited for (a thread cannot be interrupted) before the cancellation goes on."""
+    afut = asyncio.wrap_future(fut)
+    try:
+        return await asyncio.shield(afut)
+    except asyncio.CancelledError:
+        if not fut.cancel():
+            with contextlib.suppress(asyncio.CancelledError):
+                await wait_uncancellable({afut})
+            if afut.done() and not afut.cancelled():
+                afut.exception()  # retrieved: the cancellation is what matters now
+        raise
