@@ -188,7 +188,7 @@ class Engine:
 
     @staticmethod
     def _words(
-        chunk: TextChunk, frames: AcousticFrames, start: int, cut: int, at_sample: int
+        chunk: TextChunk, frames: AcousticFrames, start: int, end: int, cut: int, at_sample: int
     ) -> tuple[WordTiming, ...]:
         """Word timings of an utterance whose frame ``start`` was decoded, ``cut`` samples dropped
         before its onset, and whose first kept sample is the stream's sample ``at_sample``."""
@@ -196,8 +196,10 @@ class Engine:
             return ()
         hop = frames.samples_per_frame
 
+        last = at_sample + (end - start) * hop - cut
+
         def to_sample(f: int) -> int:
-            return max(at_sample, at_sample + (f - start) * hop - cut)
+            return min(last, max(at_sample, at_sample + (f - start) * hop - cut))
 
         return word_timings(chunk.text, frames.alignment, to_sample, chunk.start_char)
 
@@ -264,7 +266,7 @@ class Engine:
                     k = min(fade, out.size)
                     out[:k] *= ramp_in[:k]
                     first = False
-                    words = self._words(chunk, frames, start, cut, pos + held.size)
+                    words = self._words(chunk, frames, start, end, cut, pos + held.size)
                 buf = np.concatenate([held, out]) if held.size else out
                 held = buf[-fade:]
                 yield from emit(buf[:-fade], idx)
@@ -275,7 +277,7 @@ class Engine:
                 at = _onset(tail, fade, onset_level)
                 if at is None:
                     continue
-                words = self._words(chunk, frames, start, skipped + max(0, at - fade), pos + held.size)
+                words = self._words(chunk, frames, start, end, skipped + max(0, at - fade), pos + held.size)
                 tail = tail[max(0, at - fade) :].copy()
                 tail[: min(fade, tail.size)] *= ramp_in[: min(fade, tail.size)]
             buf = np.concatenate([held, tail]) if held.size else tail.copy()

@@ -139,3 +139,12 @@ def test_volume_changes_level_without_clipping(engine: Engine) -> None:
     rms = lambda y: float(np.sqrt(np.mean(y**2)))  # noqa: E731
     assert abs(20 * np.log10(rms(quiet) / rms(base)) + 12) < 0.5
     assert rms(loud) > 2.5 * rms(base) and np.abs(loud).max() < 1.0
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("voice", ["heart", "joe"])
+def test_durations_cover_the_frames(engine: Engine, voice: str) -> None:
+    v = engine.voice(voice)
+    fr = v.acoustic(v.phonemize("Hello there, my friend."), 1.0)
+    assert fr.token_frames is not None and int(round(float(fr.token_frames.sum()))) == fr.n_frames
+    assert fr.alignment[-1][2] <= fr.n_frames

@@ -50,6 +50,7 @@ RECEPTIVE_FIELD_FRAMES = 27  # 3 (dec_in, k=7) + 8 blocks × 3 (k=7)
 # activation scales; 8 frames of context reach that cap (measured: 4 → 24 dB, 8 → 29, 27 → 30).
 INT8_CONTEXT_FRAMES = 8
 MAX_TOKENS = 510
+FRAMES_PER_DURATION_UNIT = 2
 
 
 HIBARI_INFO = VoiceInfo(
@@ -149,7 +150,8 @@ class HibariVoice(Voice):
         n = int(latent.shape[2])
         loud = np.flatnonzero(latent[0, ENERGY_CHANNEL] > SPEECH_ENERGY)
         start, end = (int(loud[0]), int(loud[-1]) + 1) if loud.size else (0, 0)
-        durations = np.asarray(token_frames, np.float32).reshape(-1)
+        # the length regulator repeats each duration unit for 2 output frames (n == 2·Σdurations)
+        durations = np.asarray(token_frames, np.float32).reshape(-1) * np.float32(FRAMES_PER_DURATION_UNIT)
         syms = self.symbols(phonemes)
         return AcousticFrames(
             n_frames=n,
