@@ -10,9 +10,11 @@ at output sample ``k H`` and taken from the input centred at ``c_k = a_k + d_k``
 ``a_k = floor(k H speed + 1/2)`` is its ideal position and the shift ``d_k`` in
 ``[-T, T]`` (``T = round(TOLERANCE_MS * sr / 1000)``, 8 ms: more than half the period of an 80 Hz
 voice) makes the first half of the frame most similar to the natural continuation of frame k - 1,
-``x[c_{k-1} : c_{k-1} + H]``: it maximises the normalised cross-correlation
-``<ref, seg_d> / sqrt(|seg_d|^2 + eps)``. Scores within 1e-9 (relative) of the best count as ties,
-which go to the smallest |d| (so both implementations pick the same shift on periodic input).
+``ref = x[c_{k-1} : c_{k-1} + H]``: it maximises the normalised cross-correlation
+``<ref, seg_d> / sqrt(|seg_d|^2 + eps)`` (``eps``: -100 dBFS over H samples). Scores within 1e-9
+(relative) of the best count as ties, which go to the smallest |d| (so both implementations pick the
+same shift on periodic input). A reference below ``eps`` (silence) keeps ``d_k = 0``: the onset
+after a pause is not moved by what the search would find in rounding noise.
 Frame 0 is centred at input 0; the input is zero before its start and after its end.
 
 Streaming: frame k is computed once the input reaches ``a_k + T + H`` samples, and then output block
@@ -132,9 +134,13 @@ def _wsola_numba(x, x0, k0, speed, hop, tol, c_prev, win, tail, pos, out):  # ty
         k = k0 + i
         a = np.int64(np.floor(k * hop * speed + 0.5))
         c = a
-        if k > 0:
+        ref = x[c_prev - x0 : c_prev - x0 + hop]
+        e_ref = 0.0
+        for n in range(hop):
+            e_ref += np.float64(ref[n]) * np.float64(ref[n])
+        if k > 0 and e_ref > eps:  # a silent reference says nothing: keep the ideal position
             region = x[a - tol - hop - x0 : a - tol - hop - x0 + span]
-            _dots(region, x[c_prev - x0 : c_prev - x0 + hop], dots)
+            _dots(region, ref, dots)
             cs[0] = 0.0
             for n in range(span):
                 v = np.float64(region[n])
@@ -168,10 +174,10 @@ def _wsola_numpy(
     for i in range(pos.shape[0]):
         k = k0 + i
         c = _ideal(k, hop, speed)
-        if k > 0:
+        ref = x[c_prev - x0 : c_prev - x0 + hop].astype(np.float64)
+        if k > 0 and np.dot(ref, ref) > eps:
             lo = c - tol - hop - x0
             region = x[lo : lo + 2 * tol + hop].astype(np.float64)
-            ref = x[c_prev - x0 : c_prev - x0 + hop].astype(np.float64)
             cs = np.concatenate(([0.0], np.cumsum(region * region)))
             energy = np.maximum(cs[hop:] - cs[:-hop], 0.0)
             score = np.correlate(region, ref, "valid") / np.sqrt(energy + eps)

@@ -75,3 +75,25 @@ def synthetic_frames(n: int, seed: int = 0) -> Frames:
         phi=smooth(-9.0, 9.0),
         f0=f0.astype(np.float32),
     )
+
+
+def speech_like(sample_rate_hz: int, seconds: float, seed: int = 0) -> F32:
+    """A speech-like test signal, peak 0.7: a harmonic voice whose f0 glides over 90..230 Hz with
+    two formant-ish bumps (700 and 1800 Hz), in 3 syllables a second, and differentiated-noise
+    "fricatives" between them; silence-like gaps where both envelopes are zero."""
+    rng = np.random.default_rng(seed)
+    n = int(sample_rate_hz * seconds)
+    t = np.arange(n) / sample_rate_hz
+    f0 = 150 + 60 * np.sin(2 * np.pi * 0.7 * t) + 20 * np.sin(2 * np.pi * 2.3 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / sample_rate_hz
+    voice = np.zeros(n)
+    for k in range(1, 40):
+        fk = k * f0
+        amp = (1 + 2 * np.exp(-(((fk - 700) / 200) ** 2)) + np.exp(-(((fk - 1800) / 300) ** 2))) / k
+        voice += np.where(fk < 0.45 * sample_rate_hz, amp * np.sin(k * phase), 0.0)
+    syllables = np.clip(1.5 * np.sin(2 * np.pi * 3 * t), 0, 1)
+    fricatives = np.clip(-1.5 * np.sin(2 * np.pi * 3 * t) - 0.5, 0, 1)
+    noise = np.diff(rng.standard_normal(n + 1))
+    x = voice * syllables + 0.5 * noise * fricatives
+    out: F32 = (0.7 * x / np.abs(x).max()).astype(np.float32)
+    return out
