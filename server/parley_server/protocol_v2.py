@@ -868,7 +868,7 @@ class ServerProtocolV2:
         if not (have == want or have.startswith(want + "-")):
             raise _Reject(
                 ErrorCode.UNSUPPORTED_LANGUAGE,
-                p(f"voice {_short(voice)} speaks {spoken or 'an unknown language'}, not {_short(language)}"),
+                p(f"language {_short(language)}: voice {_short(voice)} speaks {spoken or 'another'}"),
                 "language",
             )
 
