@@ -36,7 +36,16 @@ from . import resample, tsm
 from .resample import Impl, ResamplerState
 from .tsm import TsmState
 
-__all__ = ["MAX_SEMITONES", "MIN_SEMITONES", "PitchState", "flush", "init_state", "pitch_shift", "push"]
+__all__ = [
+    "MAX_SEMITONES",
+    "MIN_SEMITONES",
+    "Impl",
+    "PitchState",
+    "flush",
+    "init_state",
+    "pitch_shift",
+    "push",
+]
 
 F32 = npt.NDArray[np.float32]
 

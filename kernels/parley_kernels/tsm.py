@@ -11,7 +11,12 @@ at output sample ``k H`` and taken from the input centred at ``c_k = a_k + d_k``
 ``[-T, T]`` (``T = round(TOLERANCE_MS * sr / 1000)``, 8 ms: more than half the period of an 80 Hz
 voice) makes the first half of the frame most similar to the natural continuation of frame k - 1,
 ``ref = x[c_{k-1} : c_{k-1} + H]``: it maximises the normalised cross-correlation
-``<ref, seg_d> / sqrt(|seg_d|^2 + eps)`` (``eps``: -100 dBFS over H samples). Scores within 1e-9
+``<ref, seg_d> / sqrt(|seg_d|^2 + eps) - 0.02 |ref| (d / T)^2`` (``eps``: -100 dBFS over H
+samples; the score is at most ``|ref|``). The small pull towards d = 0 breaks the near-ties of
+voiced (quasi-periodic) input in favour of the ideal position: without it, the search drifts
+towards the natural continuation, which lies ahead (slowing down) or behind (speeding up), and a
+Hann-shaped tone burst came out up to 8 ms early at speed 0.5-0.75; with it, within 0.5 ms.
+Unvoiced input is not affected (the natural continuation wins by far more). Scores within 1e-9
 (relative) of the best count as ties, which go to the smallest |d| (so both implementations pick the
 same shift on periodic input). A reference below ``eps`` (silence) keeps ``d_k = 0``: the onset
 after a pause is not moved by what the search would find in rounding noise.
@@ -72,6 +77,7 @@ MIN_RATE_HZ: Final = 8000
 MAX_RATE_HZ: Final = 48000
 _TIE: Final = 1e-9  # relative score margin within which shifts count as equally good
 _EPS_PER_SAMPLE: Final = 1e-10  # energy floor (-100 dB) of the normalised correlation
+_PULL: Final = 0.02  # score penalty at |d| = T, relative to the best possible score |ref|
 
 
 @functools.lru_cache(maxsize=16)
@@ -108,11 +114,12 @@ def _dots(region, ref, dots):  # type: ignore[no-untyped-def]
 
 
 @njit(inline="always")
-def _pick(dots, cs, hop, tol, eps):  # type: ignore[no-untyped-def]
+def _pick(dots, cs, hop, tol, eps, pull):  # type: ignore[no-untyped-def]
     """The shift d in [-tol, tol] with the best score; near-ties go to the smallest |d|."""
     best = -np.inf
     for d in range(2 * tol + 1):
-        s = dots[d] / np.sqrt(max(cs[d + hop] - cs[d], 0.0) + eps)
+        r = (d - tol) / tol
+        s = dots[d] / np.sqrt(max(cs[d + hop] - cs[d], 0.0) + eps) - pull * (r * r)
         dots[d] = s
         best = max(best, s)
     floor = best - _TIE * abs(best) - 1e-300
@@ -145,7 +152,7 @@ def _wsola_numba(x, x0, k0, speed, hop, tol, c_prev, win, tail, pos, out):  # ty
             for n in range(span):
                 v = np.float64(region[n])
                 cs[n + 1] = cs[n] + v * v
-            c = a + _pick(dots, cs, hop, tol, eps)
+            c = a + _pick(dots, cs, hop, tol, eps, _PULL * np.sqrt(e_ref))
         pos[i] = c
         first = x[c - hop - x0 : c - x0]
         second = x[c - x0 : c + hop - x0]
@@ -170,17 +177,21 @@ def _wsola_numpy(
     out: F32,
 ) -> None:
     eps = _EPS_PER_SAMPLE * hop
-    ties = np.abs(np.arange(-tol, tol + 1)) * 2 + (np.arange(-tol, tol + 1) > 0)  # 0, -1, 1, -2, ..
+    shifts = np.arange(-tol, tol + 1)
+    ties = np.abs(shifts) * 2 + (shifts > 0)  # rank: 0, -1, 1, -2, 2, ..
+    shift2 = (shifts / tol) ** 2
     for i in range(pos.shape[0]):
         k = k0 + i
         c = _ideal(k, hop, speed)
         ref = x[c_prev - x0 : c_prev - x0 + hop].astype(np.float64)
-        if k > 0 and np.dot(ref, ref) > eps:
+        e_ref = float(np.dot(ref, ref))
+        if k > 0 and e_ref > eps:
             lo = c - tol - hop - x0
             region = x[lo : lo + 2 * tol + hop].astype(np.float64)
             cs = np.concatenate(([0.0], np.cumsum(region * region)))
             energy = np.maximum(cs[hop:] - cs[:-hop], 0.0)
-            score = np.correlate(region, ref, "valid") / np.sqrt(energy + eps)
+            pull = _PULL * np.sqrt(e_ref)
+            score = np.correlate(region, ref, "valid") / np.sqrt(energy + eps) - pull * shift2
             best = score.max()
             good = score >= best - _TIE * abs(best) - 1e-300
             c += int(np.argmin(np.where(good, ties, ties.size * 2))) - tol

@@ -28,12 +28,28 @@ def peak_hz(y: F32, rate_hz: int) -> float:
     mag = np.abs(np.fft.rfft(y * np.hanning(y.size), n_fft))
     i = int(np.argmax(mag))
     a, b, c = np.log(mag[i - 1 : i + 2] + 1e-30)
-    return (i + 0.5 * (a - c) / (a - 2 * b + c)) * rate_hz / n_fft
+    return float((i + 0.5 * (a - c) / (a - 2 * b + c)) * rate_hz / n_fft)
 
 
 def max_jump(x: F32) -> float:
     """Largest sample-to-sample step, counting the steps from and to silence at the ends."""
     return float(np.max(np.abs(np.diff(np.concatenate(([0.0], x, [0.0]))))))
+
+
+def hann_burst(freq_hz: float, rate_hz: int, start_s: float, end_s: float, seconds: float = 1.0) -> F32:
+    """A tone whose amplitude follows a Hann window from start_s to end_s, silence around it."""
+    x = tone(freq_hz, rate_hz, seconds)
+    a, b = int(start_s * rate_hz), int(end_s * rate_hz)
+    env = np.zeros(x.size)
+    env[a:b] = np.hanning(b - a)
+    out: F32 = (x * env).astype(np.float32)
+    return out
+
+
+def centroid_ms(y: F32, rate_hz: int) -> float:
+    """Energy centroid (ms from the start)."""
+    e = y.astype(np.float64) ** 2
+    return float(np.sum(e * np.arange(y.size)) / np.sum(e) * 1000 / rate_hz)
 
 
 def run_chunked(x: F32, rate_hz: int, speed: float, chunk: int, impl: Impl) -> tuple[F32, list[int]]:
@@ -73,6 +89,15 @@ class TestTsm:
         local = [np.sqrt(np.mean(mid[i : i + hop] ** 2)) for i in range(0, mid.size - hop, hop // 3)]
         if freq >= 200:  # a hop holds several periods: its RMS is the amplitude's
             assert min(local) >= 0.97 * rms and max(local) <= 1.03 * rms
+
+    @pytest.mark.parametrize("freq", [137.0, 440.0])
+    @pytest.mark.parametrize("speed", SPEEDS)
+    def test_output_stays_time_aligned(self, impl: Impl, freq: float, speed: float) -> None:
+        # Input time t comes out at t / speed: the energy centroid of a Hann-shaped tone burst
+        # (voiced-like: many near-equal shifts, which the pull towards d = 0 decides) is kept.
+        x = hann_burst(freq, 24000, 0.6, 1.2, seconds=2.0)
+        y = tsm.time_stretch(x, 24000, speed, impl=impl)
+        assert abs(centroid_ms(y, 24000) - centroid_ms(x, 24000) / speed) <= 1.0
 
     @pytest.mark.parametrize("rate", [16000, 24000, 48000])
     @pytest.mark.parametrize("speed", SPEEDS)
