@@ -10,9 +10,11 @@ resampler's low-pass removes what would move above the Nyquist frequency when sh
 
 A stream of n input samples gives exactly n output samples (the WSOLA output, trimmed or
 zero-padded by a sample or two at the end). Output is time-aligned with input: both stages
-compensate their delays. The look-ahead is the sum of the two stages' (``latency_in_samples``;
-24 kHz, +4 semitones: ~40 ms). Chunked output equals one-shot output bit for bit (both stages do).
-``semitones`` = 0 passes samples through.
+compensate their delays (a tone burst's energy centroid stays within 2.5 ms, tested; WSOLA may move
+a sharp onset by up to half a frame). The look-ahead is the sum of the two stages'
+(``latency_in_samples``; at 24 kHz: 25 ms for -12 semitones, 41 ms for +4, 58 ms for +12).
+Chunked output equals one-shot output bit for bit (both stages do). ``semitones`` = 0 passes
+samples through.
 
 ``impl`` picks the kernels of both stages (``"numba"``, default, or the ``"numpy"`` reference).
 
