@@ -10,11 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from parley_kernels import pitch, tsm
 
 from .errors import AssetError, EmptyTextError, InputError, TextTooLongError, UnknownVoiceError
 from .text import TextChunk, plan_chunks
 from .timing import word_timings
-from .types import AudioChunk, CancelToken, SpeakSettings, VoiceInfo, WordTiming
+from .types import AudioChunk, CancelToken, PhonemeTiming, SpeakSettings, VoiceInfo, WordTiming
 from .voices.base import AcousticFrames, Voice
 from .voices.registry import catalogue
 
@@ -204,26 +205,71 @@ class Engine:
         return word_timings(chunk.text, frames.alignment, to_sample, chunk.start_char)
 
     def _generate(self, plan: StreamPlan, cancel: CancelToken) -> Iterator[AudioChunk]:
+        """The voice's utterances, then the request's effects in order: pitch shift (for voices
+        without native pitch), time-scale modification (speeds beyond the model's own range),
+        gain with a soft limiter. Each effect is a streaming kernel with its state owned here."""
+        v, settings = plan.voice, plan.settings
+        sr = v.sample_rate_hz
+        model_speed = min(float(settings.speed), v.max_model_speed)
+        stretch = float(settings.speed) / model_speed
+        shifter = (
+            pitch.init_state(sr, float(settings.pitch_semitones))
+            if settings.pitch_semitones and not v.native_pitch
+            else None
+        )
+        stretcher = tsm.init_state(sr, stretch) if stretch > 1.0 + 1e-6 else None
+        gain = float(10 ** (settings.volume_db / 20)) if settings.volume_db else 1.0
+        pos = 0
+        pending: tuple[WordTiming, ...] = ()
+
+        def post(x: FloatArray) -> FloatArray:
+            if shifter is not None:
+                x = pitch.push(shifter, x)
+            if stretcher is not None:
+                x = tsm.push(stretcher, x)
+            return x
+
+        def chunk_of(x: FloatArray, idx: int) -> AudioChunk | None:
+            nonlocal pos, pending
+            if x.size == 0:
+                return None
+            if gain != 1.0:
+                x = soft_limit(x * np.float32(gain))
+            c = AudioChunk(np.ascontiguousarray(x, dtype=np.float32), sr, pos, idx, pending)
+            pending = ()
+            pos += x.size
+            return c
+
+        last_idx = 0
+        for raw, idx, words in self._utterances(plan, cancel, model_speed):
+            last_idx = idx
+            if words:
+                pending += words if stretcher is None else tuple(_scaled(w, 1.0 / stretch) for w in words)
+            c = chunk_of(post(raw), idx)
+            if c is not None:
+                yield c
+        if cancel.cancelled or (shifter is None and stretcher is None):
+            return
+        tail = pitch.flush(shifter) if shifter is not None else np.zeros(0, np.float32)
+        if stretcher is not None:
+            tail = np.concatenate([tsm.push(stretcher, tail), tsm.flush(stretcher)])
+        c = chunk_of(tail, last_idx)
+        if c is not None:
+            yield c
+
+    def _utterances(
+        self, plan: StreamPlan, cancel: CancelToken, model_speed: float
+    ) -> Iterator[tuple[FloatArray, int, tuple[WordTiming, ...]]]:
+        """(samples, utterance index, word timings) at the voice's rate and the model's speed:
+        each utterance trimmed to its onset, faded at both edges, separated by punctuation pauses."""
         v, settings = plan.voice, plan.settings
         sr = v.sample_rate_hz
         fade = max(1, int(sr * FADE_MS / 1000))
         ramp_in = np.linspace(0.0, 1.0, fade, endpoint=False, dtype=np.float32)
         ramp_out = ramp_in[::-1].copy()
         onset_level = float(10 ** (ONSET_DBFS / 20))
-        pos = 0
+        pos = 0  # samples yielded so far
         pause = 0  # samples of silence owed before the next utterance
-
-        gain = float(10 ** (settings.volume_db / 20)) if settings.volume_db else 1.0
-        words: tuple[WordTiming, ...] = ()
-
-        def emit(samples: FloatArray, idx: int) -> Iterator[AudioChunk]:
-            nonlocal pos, words
-            if samples.size:
-                if gain != 1.0:
-                    samples = soft_limit(samples * np.float32(gain))
-                yield AudioChunk(samples, sr, pos, idx, words)
-                words = ()
-                pos += samples.size
 
         for idx, chunk in enumerate(plan.chunks):
             if cancel.cancelled:
@@ -231,7 +277,7 @@ class Engine:
             phonemes = v.phonemize(chunk.text)
             if not phonemes.strip():
                 continue
-            frames = v.acoustic(phonemes, float(settings.speed))
+            frames = v.acoustic(phonemes, model_speed)
             if frames.speech_end_frame <= frames.speech_start_frame:
                 continue
             start = max(0, frames.speech_start_frame - LEAD_FRAMES)
@@ -243,10 +289,12 @@ class Engine:
                 state = v.init_decoder(frames, start, end, seed)
             schedule = v.decode_schedule_frames
             if pause and pos:
-                yield from emit(np.zeros(pause, np.float32), idx)
+                yield np.zeros(pause, np.float32), idx, ()
+                pos += pause
             first = True
             skipped = 0  # decoded samples dropped before the onset
             held = np.zeros(0, np.float32)  # last `fade` samples, kept back for the fade-out
+            words: tuple[WordTiming, ...] = ()
             step = 0
             while state.remaining_frames > 0:
                 if cancel.cancelled:
@@ -266,10 +314,13 @@ class Engine:
                     k = min(fade, out.size)
                     out[:k] *= ramp_in[:k]
                     first = False
-                    words = self._words(chunk, frames, start, end, cut, pos + held.size)
+                    words = self._words(chunk, frames, start, end, cut, pos)
                 buf = np.concatenate([held, out]) if held.size else out
                 held = buf[-fade:]
-                yield from emit(buf[:-fade], idx)
+                if buf.size > fade:
+                    yield buf[:-fade], idx, words
+                    pos += buf.size - fade
+                    words = ()
             if cancel.cancelled:
                 return
             tail = v.finish(state)
@@ -277,12 +328,28 @@ class Engine:
                 at = _onset(tail, fade, onset_level)
                 if at is None:
                     continue
-                words = self._words(chunk, frames, start, end, skipped + max(0, at - fade), pos + held.size)
+                words = self._words(chunk, frames, start, end, skipped + max(0, at - fade), pos)
                 tail = tail[max(0, at - fade) :].copy()
                 tail[: min(fade, tail.size)] *= ramp_in[: min(fade, tail.size)]
             buf = np.concatenate([held, tail]) if held.size else tail.copy()
             k = min(fade, buf.size)
             if k:
                 buf[-k:] *= ramp_out[-k:]
-            yield from emit(np.ascontiguousarray(buf, dtype=np.float32), idx)
-            pause = int(sr * chunk.pause_after_ms / 1000 / float(settings.speed))
+            yield np.ascontiguousarray(buf, dtype=np.float32), idx, words
+            pos += buf.size
+            pause = int(sr * chunk.pause_after_ms / 1000 / model_speed)
+
+
+def _scaled(w: WordTiming, factor: float) -> WordTiming:
+    """A word timing with its sample positions multiplied by ``factor`` (time-scale modification)."""
+    return WordTiming(
+        w.word,
+        w.char_start,
+        w.char_end,
+        int(w.start_sample * factor),
+        int(w.end_sample * factor),
+        tuple(
+            PhonemeTiming(p.phoneme, int(p.start_sample * factor), int(p.end_sample * factor))
+            for p in w.phonemes
+        ),
+    )

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 from .text import normalize
 from .types import PhonemeTiming, WordTiming
 
@@ -35,6 +37,18 @@ def _phoneme_words(alignment: Sequence[tuple[str, int, int]]) -> list[list[tuple
     if cur:
         words.append(cur)
     return words
+
+
+def _recut(pwords: list[list[tuple[str, int, int]]], spoken: list[str]) -> list[list[tuple[str, int, int]]]:
+    syms = [x for w in pwords for x in w]
+    letters = np.cumsum([0] + [len(w) for w in spoken], dtype=np.float64)
+    cuts = np.round(letters / letters[-1] * len(syms)).astype(int)
+    out = []
+    for i in range(len(spoken)):
+        a, b = int(cuts[i]), max(int(cuts[i + 1]), int(cuts[i]) + 1)
+        part = syms[min(a, len(syms) - 1) : min(b, len(syms))] or [syms[-1]]
+        out.append(part)
+    return out
 
 
 def _source_spans(text: str, n_words: int) -> list[tuple[int, int]]:
@@ -68,8 +82,10 @@ def word_timings(
     if not pwords:
         return ()
     spoken = _WORD.findall(normalize(text))
-    if len(spoken) != len(pwords):
-        spoken = ["".join(s for s, _, _ in w if s not in _STRESS) for w in pwords]
+    if spoken and len(spoken) != len(pwords):
+        # the phonemiser merged or split words (espeak joins "on the" into one): re-cut the
+        # symbols among the spoken words in proportion to their letters
+        pwords = _recut(pwords, spoken)
     spans = _source_spans(text, len(pwords))
     out = []
     for word, syms, (a, b) in zip(spoken, pwords, spans, strict=True):

@@ -148,3 +148,29 @@ def test_durations_cover_the_frames(engine: Engine, voice: str) -> None:
     fr = v.acoustic(v.phonemize("Hello there, my friend."), 1.0)
     assert fr.token_frames is not None and int(round(float(fr.token_frames.sum()))) == fr.n_frames
     assert fr.alignment[-1][2] <= fr.n_frames
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("voice", "speed"), [("heart", 3.0), ("heart", 4.0), ("joe", 3.0)])
+def test_speeds_beyond_the_model_use_time_scaling(engine: Engine, voice: str, speed: float) -> None:
+    text = "Every winter the lake freezes over and families come to skate on the ice."
+    base = engine.synthesize(text, voice=voice, settings=SpeakSettings(seed=4, speed=2.0))
+    fast = engine.synthesize(text, voice=voice, settings=SpeakSettings(seed=4, speed=speed))
+    ratio = len(base) / len(fast)
+    assert abs(ratio - speed / 2.0) < 0.15 * speed / 2.0, ratio
+    words = [
+        w
+        for c in engine.stream(text, voice=voice, settings=SpeakSettings(seed=4, speed=speed))
+        for w in c.words
+    ]
+    assert len(words) == 14 and words[-1].end_sample <= len(fast) + 1
+
+
+@pytest.mark.integration
+def test_pitch_shift_for_a_voice_without_native_pitch(engine: Engine) -> None:
+    text = "We were away a year ago, all alone."
+    base = engine.synthesize(text, voice="joe", settings=SpeakSettings(seed=2))
+    up = engine.synthesize(text, voice="joe", settings=SpeakSettings(seed=2, pitch_semitones=4))
+    ratio = _f0(up, 22050) / _f0(base, 22050)
+    assert 2 ** (3 / 12) < ratio < 2 ** (5 / 12), ratio
+    assert abs(len(up) - len(base)) <= 0.03 * len(base)
