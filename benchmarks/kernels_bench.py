@@ -9,18 +9,26 @@ all frames, flush) or, in the streaming rows, pushes it ``--stream-chunk`` frame
 implementations run interleaved, in a shuffled order per repeat, after warm-up runs that are not
 counted; the table reports p50 and min per sentence summed over the sentences. Noise generation
 (one Generator draw per frame) is part of every timed run, as it is part of the work.
+
+Output transforms (second table): the vocoded sentences (24 kHz) through the resampler
+(24k->48k, 24k->8k, and 22.05k->16k on the same samples taken as 22.05 kHz), G.711 µ-law/A-law
+encoding, WSOLA at 2x and 3x and a +3 semitone pitch shift, each Numba against its NumPy reference.
+The streaming transforms run as the server would: a fresh state per sentence, pushes of
+``--transform-chunk`` samples (default 2400 = 8 frames), flush. Same interleaving and statistics;
+"x realtime" is the input audio's duration over the summed p50.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -87,8 +95,9 @@ def runners(stream_chunk: int, with_hibari: bool) -> dict[str, Callable[[Frames]
 
 
 def bench(
-    frames: list[Frames], table: dict[str, Callable[[Frames], F32]], repeats: int, warm: int
+    frames: Sequence[Any], table: Mapping[str, Callable[[Any], object]], repeats: int, warm: int
 ) -> dict[str, Any]:
+    """Per name, per input: the timed durations (s); every name runs on every input, interleaved."""
     names = list(table)
     times: dict[str, list[list[float]]] = {k: [[] for _ in frames] for k in names}
     rnd = random.Random(0)
@@ -103,6 +112,59 @@ def bench(
                 if rep >= warm:
                     times[name][i].append(dt)
     return {k: v for k, v in times.items()}
+
+
+def transform_runners(chunk: int) -> dict[str, tuple[int, Callable[[F32], object]]]:
+    """name -> (input sample rate, run on one sentence's samples)."""
+    from parley_kernels import g711, pitch, resample, tsm
+
+    def streamed(
+        init: Callable[[], Any], push: Callable[[Any, F32], F32], flush: Callable[[Any], F32]
+    ) -> Callable[[F32], object]:
+        def run(x: F32) -> list[F32]:
+            state = init()
+            parts = [push(state, x[a : a + chunk]) for a in range(0, x.shape[0], chunk)]
+            parts.append(flush(state))
+            return parts
+
+        return run
+
+    impls: tuple[Literal["numba"], Literal["numpy"]] = ("numba", "numpy")
+    table: dict[str, tuple[int, Callable[[F32], object]]] = {}
+    for fin, fout in ((24000, 48000), (24000, 8000), (22050, 16000)):
+        for impl in impls:
+            rs = functools.partial(resample.init_state, fin, fout, impl=impl)
+            name = f"resample {fin / 1000:g}k->{fout / 1000:g}k/{impl}"
+            table[name] = (fin, streamed(rs, resample.push, resample.flush))
+    for law, enc in (("ulaw", g711.float_to_ulaw), ("alaw", g711.float_to_alaw)):
+        for impl in impls:
+            table[f"g711 {law}/{impl}"] = (24000, functools.partial(enc, impl=impl))
+    for speed in (2.0, 3.0):
+        for impl in impls:
+            ts = functools.partial(tsm.init_state, 24000, speed, impl=impl)
+            table[f"wsola {speed:g}x/{impl}"] = (24000, streamed(ts, tsm.push, tsm.flush))
+    for impl in impls:
+        ps = functools.partial(pitch.init_state, 24000, 3.0, impl=impl)
+        table[f"pitch +3st/{impl}"] = (24000, streamed(ps, pitch.push, pitch.flush))
+    return table
+
+
+def bench_transforms(wavs: list[F32], chunk: int, repeats: int, warm: int) -> dict[str, dict[str, float]]:
+    """Per transform: p50 and min (ms) summed over the sentences, input seconds, x realtime."""
+    table = transform_runners(chunk)
+    times = bench(wavs, {k: v[1] for k, v in table.items()}, repeats, warm)
+    n_samples = sum(int(w.shape[0]) for w in wavs)
+    out: dict[str, dict[str, float]] = {}
+    for name, per_sentence in times.items():
+        p50 = sum(float(np.median(t)) for t in per_sentence) * 1e3
+        audio_s = n_samples / table[name][0]
+        out[name] = {
+            "p50_ms": p50,
+            "min_ms": sum(min(t) for t in per_sentence) * 1e3,
+            "audio_s": audio_s,
+            "x_realtime_p50": audio_s * 1e3 / p50,
+        }
+    return out
 
 
 def bench_pcm(wavs: list[F32], repeats: int) -> dict[str, dict[str, float]]:
@@ -134,6 +196,12 @@ def main(argv: list[str] | None = None) -> int:
         "--stream-chunk", type=int, default=8, help="frames per push in the streaming rows (0: none)"
     )
     ap.add_argument("--no-hibari", action="store_true", help="leave out hibari's own dsp.synth")
+    ap.add_argument(
+        "--transform-chunk",
+        type=int,
+        default=2400,
+        help="samples per push in the output-transform rows (default 2400 = 8 frames; 0: leave them out)",
+    )
     ap.add_argument("--name", default="kernels", help="results file name (benchmarks/results/NAME.json)")
     args = ap.parse_args(argv)
     if args.repeats < 20:
@@ -186,6 +254,19 @@ def main(argv: list[str] | None = None) -> int:
         f"numpy p50 {pcm['numpy']['p50_ms']:.3f} ms"
     )
 
+    transforms: dict[str, dict[str, float]] = {}
+    if args.transform_chunk > 0:
+        transforms = bench_transforms(wavs, args.transform_chunk, args.repeats, args.warmup)
+        chunk = args.transform_chunk
+        print(f"output transforms on the same {audio_s:.2f} s (24 kHz), pushes of {chunk} samples")
+        print(f"{'transform':<28}{'p50 ms':>10}{'min ms':>10}{'x realtime':>12}{'numpy/numba p50':>17}")
+        for name, v in transforms.items():
+            base_name = name.rsplit("/", 1)[0] + "/numba"
+            rel = v["p50_ms"] / transforms[base_name]["p50_ms"]
+            print(
+                f"{name:<28}{v['p50_ms']:>10.2f}{v['min_ms']:>10.2f}{v['x_realtime_p50']:>12.0f}{rel:>17.2f}"
+            )
+
     per_sentence = [
         {
             "sentence": s,
@@ -214,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
             },
             "per_sentence": per_sentence,
             "pcm16": pcm,
+            "transform_chunk_samples": args.transform_chunk,
+            "transforms": transforms,
         },
     )
     print(f"wrote {path}")
