@@ -647,7 +647,7 @@ class ParleyServer:
             response.headers["Cache-Control"] = "no-store"
             return response
         if "websocket" not in request.headers.get("Upgrade", "").lower():
-            static = static_response(path)
+            static = static_response(path, STATIC_DIR)
             if static is not None:
                 return static
         if len(self._connections) >= self.config.max_connections:

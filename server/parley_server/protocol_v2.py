@@ -40,18 +40,10 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Final, Literal, TypeAlias
+from typing import TYPE_CHECKING, Final, Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
-from parley_engine.types import (
-    MAX_PITCH_SEMITONES,
-    MAX_SPEED,
-    MAX_VOLUME_DB,
-    MIN_PITCH_SEMITONES,
-    MIN_SPEED,
-    MIN_VOLUME_DB,
-)
 
 from .protocol import (
     FRAME_MS_DEFAULT,
@@ -83,7 +75,9 @@ from .protocol import (
     _show,
     frame_samples,
 )
-from .textbuffer import Piece, TextBuffer
+
+if TYPE_CHECKING:  # the server half imports it when it needs it: the client half stays light
+    from .textbuffer import Piece, TextBuffer
 
 __all__ = [
     "FLAG_PIECE_END",
@@ -147,13 +141,13 @@ G711_FORMATS: Final = frozenset({"mulaw", "alaw"})
 G711_RATE_HZ: Final = 8000
 SAMPLE_RATES_HZ: Final = (8000, 16000, 22050, 24000, 44100, 48000)
 
-# The engine's own ranges (parley_engine.SpeakSettings validates the same ones).
-SPEED_MIN: Final = float(MIN_SPEED)
-SPEED_MAX: Final = float(MAX_SPEED)
-PITCH_MIN: Final = float(MIN_PITCH_SEMITONES)
-PITCH_MAX: Final = float(MAX_PITCH_SEMITONES)
-VOLUME_MIN_DB: Final = float(MIN_VOLUME_DB)
-VOLUME_MAX_DB: Final = float(MAX_VOLUME_DB)
+# The engine's own ranges (parley_engine.SpeakSettings validates the same ones; a test pins them).
+SPEED_MIN: Final = 0.5
+SPEED_MAX: Final = 4.0
+PITCH_MIN: Final = -12.0
+PITCH_MAX: Final = 12.0
+VOLUME_MIN_DB: Final = -40.0
+VOLUME_MAX_DB: Final = 12.0
 LATENCY_BUDGET_DEFAULT_MS: Final = 500
 LATENCY_BUDGET_MAX_MS: Final = 10_000
 
@@ -683,6 +677,8 @@ class ServerProtocolV2:
             settings=settings,
             created_at_s=now,
         )
+        from .textbuffer import TextBuffer
+
         ctx = _Context(cfg, TextBuffer(latency_budget_ms=budget))
         self._contexts[cid] = ctx
         self._by_stream[stream] = cid

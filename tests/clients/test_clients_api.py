@@ -10,10 +10,12 @@ import parley_clients
 
 def test_all_is_pinned() -> None:
     assert sorted(parley_clients.__all__) == [
+        "Context",
         "DEFAULT_URL",
         "ParleyClient",
         "ParleyClientError",
         "ParleyConnectionError",
+        "ParleyContexts",
         "ParleyServerError",
         "SpeakStream",
         "Synthesis",

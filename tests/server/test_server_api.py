@@ -8,7 +8,15 @@ import pathlib
 import parley_server
 import parley_server.protocol
 
-PURE_MODULES = ["protocol.py", "framing.py", "flow.py", "config.py"]
+PURE_MODULES = [
+    "protocol.py",
+    "protocol_v2.py",
+    "textbuffer.py",
+    "output.py",
+    "framing.py",
+    "flow.py",
+    "config.py",
+]
 FORBIDDEN = {"asyncio", "socket", "threading", "websockets", "selectors", "concurrent", "ssl"}
 
 
@@ -53,3 +61,29 @@ def test_error_codes_match_the_engine() -> None:
         if isinstance(cls, type) and issubclass(cls, errors.ParleyError) and cls is not errors.ParleyError
     }
     assert engine_codes <= {c.value for c in ErrorCode}
+
+
+def test_v2_setting_ranges_are_the_engines() -> None:
+    """protocol_v2 repeats the engine's ranges (to stay light to import); they must agree."""
+    from parley_engine import types
+    from parley_server import protocol_v2 as v2
+
+    assert (v2.SPEED_MIN, v2.SPEED_MAX) == (types.MIN_SPEED, types.MAX_SPEED)
+    assert (v2.PITCH_MIN, v2.PITCH_MAX) == (types.MIN_PITCH_SEMITONES, types.MAX_PITCH_SEMITONES)
+    assert (v2.VOLUME_MIN_DB, v2.VOLUME_MAX_DB) == (types.MIN_VOLUME_DB, types.MAX_VOLUME_DB)
+    from parley_kernels.resample import RATES_HZ
+
+    assert v2.SAMPLE_RATES_HZ == RATES_HZ
+
+
+def test_protocol_v2_imports_stay_light() -> None:
+    """The client library imports protocol_v2: it must not load the engine or Numba."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, parley_server.protocol_v2; "
+        "print([m for m in ('parley_engine', 'numba', 'onnxruntime') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
