@@ -650,6 +650,8 @@ class ParleyServer:
             static = static_response(path, STATIC_DIR)
             if static is not None:
                 return static
+            # a plain GET of anything else: 404 (websockets would answer 426 Upgrade Required)
+            return connection.respond(HTTPStatus.NOT_FOUND, "not found\n")
         if len(self._connections) >= self.config.max_connections:
             return connection.respond(
                 HTTPStatus.SERVICE_UNAVAILABLE,
@@ -696,7 +698,7 @@ def _select_subprotocol(connection: ServerConnection, offered: Sequence[Subproto
 def static_response(path: str, root: Path = STATIC_DIR) -> Response | None:
     """The hook for a browser client: a plain ``GET path`` (no WebSocket upgrade) answered from
     ``server/parley_server/static/`` (``/`` is ``index.html``). None when no such file exists
-    (websockets then answers as it would: 426 Upgrade Required). Only regular files inside
+    (the server then answers 404). Only regular files inside
     ``root`` are served; the whole file is read per request (small static assets)."""
     name = "index.html" if path in ("", "/") else path.lstrip("/")
     try:
