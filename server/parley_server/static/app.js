@@ -61,9 +61,11 @@ function newUtterance(context) {
     bufferedMs: 0,
     underruns: 0,
     underrunMs: 0,
-    ttfaMs: null, // click -> first sample rendered by the worklet, on the AudioContext clock
+    ttfaMs: null, // click -> first sample played out of the audio output (see onFirstSample())
+    ttfaSource: null, // "output-timestamp" or "estimate" (see onFirstSample())
     firstFrameMs: null, // click -> first binary frame received (performance.now())
     playbackMs: null, // AudioContext time from the first to just after the last sample
+    playbackWallMs: null, // the same on the page's clock (performance.now())
     serverDone: false,
     serverAudioMs: null, // `done.audio_ms`
     serverSamples: null,
@@ -248,7 +250,11 @@ function fillVoices(list) {
     ui.voice.append(group);
   }
   const ids = new Set(list.map((v) => v.id));
-  ui.voice.value = ids.has(previous) ? previous : ids.has(hello?.default_voice) ? hello.default_voice : list[0]?.id;
+  ui.voice.value = ids.has(previous)
+    ? previous
+    : ids.has(hello?.default_voice)
+      ? hello.default_voice
+      : list[0]?.id;
 }
 
 function showSpeed() {
@@ -334,7 +340,7 @@ async function speak() {
     gen: counter,
     stream: null,
     clickPerf,
-    clickCtx: null,
+    firstPerf: null,
     started: false,
     ended: false,
     pending: [],
@@ -369,9 +375,6 @@ async function speak() {
   }
   if (current !== u) return; // stopped or replaced meanwhile
   stats.outputLatencyMs = audio.outputLatency !== undefined ? round1(audio.outputLatency * 1000) : null;
-  // The click on the AudioContext's clock: now, minus the time since the click (currentTime moves
-  // once per audio callback, so this is early by up to one callback: TTFA errs long, not short).
-  u.clickCtx = audio.currentTime - (performance.now() - clickPerf) / 1000;
   u.started = true;
   node.port.postMessage({ type: "start", gen: u.gen });
   for (const msg of u.pending) {
@@ -396,6 +399,25 @@ function stop({ quiet = false } = {}) {
   renderStats();
 }
 
+/** Time to first audio, from the AudioContext time at which the worklet rendered the utterance's
+ * first sample (`ctxTime`, sample-exact). AudioContext.getOutputTimestamp() pairs the context time
+ * of the sample leaving the audio output now with performance.now(); with it the first sample's
+ * context time maps onto the clock of the click, output latency included. Where the browser gives
+ * no timestamp, the estimate is this message's arrival plus outputLatency. */
+function onFirstSample(ctxTime) {
+  const u = current;
+  u.firstPerf = performance.now();
+  const ts = audio.getOutputTimestamp ? audio.getOutputTimestamp() : null;
+  if (ts && ts.performanceTime > 0 && ts.contextTime > 0) {
+    const playedPerf = ts.performanceTime + 1000 * (ctxTime - ts.contextTime);
+    stats.ttfaMs = round1(playedPerf - u.clickPerf);
+    stats.ttfaSource = "output-timestamp";
+  } else {
+    stats.ttfaMs = round1(u.firstPerf - u.clickPerf + (stats.outputLatencyMs || 0));
+    stats.ttfaSource = "estimate";
+  }
+}
+
 function onWorklet(m) {
   const mine = current && m.gen === current.gen;
   const stopped = lastStopped && m.gen === lastStopped.gen && stats.context === lastStopped.id;
@@ -408,10 +430,13 @@ function onWorklet(m) {
   stats.underrunMs = round1((1000 * m.underrunFrames) / rate);
   if (mine) {
     if (m.type === "first") {
-      stats.ttfaMs = round1(1000 * (m.time - current.clickCtx));
+      onFirstSample(m.time);
     } else if (m.type === "ended") {
       stats.state = "ended";
-      if (m.firstTime !== null) stats.playbackMs = round1(1000 * (m.endTime - m.firstTime));
+      if (m.firstTime !== null) {
+        stats.playbackMs = round1(1000 * (m.endTime - m.firstTime));
+        if (current.firstPerf !== null) stats.playbackWallMs = round1(performance.now() - current.firstPerf);
+      }
       current = null;
       ui.stop.disabled = true;
       setStatus(
@@ -435,7 +460,7 @@ function round1(x) {
 
 function fmtMs(ms) {
   if (ms === null || ms === undefined) return "–";
-  return ms >= 10000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
+  return ms >= 1000 ? `${(ms / 1000).toFixed(ms >= 10000 ? 1 : 2)} s` : `${Math.round(ms)} ms`;
 }
 
 function setStatus(text) {
@@ -450,7 +475,7 @@ function renderStats() {
   ui.ttfa.textContent =
     stats.ttfaMs === null
       ? "–"
-      : `${fmtMs(stats.ttfaMs)}${stats.outputLatencyMs ? ` (+${fmtMs(stats.outputLatencyMs)} output)` : ""}`;
+      : `${fmtMs(stats.ttfaMs)} (first audio frame arrived after ${fmtMs(stats.firstFrameMs)})`;
   ui.underruns.textContent = String(stats.underruns);
   ui.played.textContent = fmtMs(stats.playedMs);
   ui.buffered.textContent = `${fmtMs(stats.bufferedMs)} (starts at ${JITTER_BUFFER_MS} ms)`;
