@@ -554,7 +554,7 @@ def collect_voices(args: argparse.Namespace) -> Path:
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
         },
-        "git": rev or os.environ.get("PARLEY_REV", ""),
+        "git": os.environ.get("PARLEY_REV") or rev,  # PARLEY_REV: the engine source actually used
         "voices": voices,
         "oneshot_voices": oneshot,
         "sentences_file": Path(args.sentences).name,
