@@ -13,7 +13,9 @@ chunks afterwards (more efficient, more natural prosody).
 
 Model I/O: ``tokens`` int64 [1, L] (the ids, 0 padded at both ends, L <= 510), ``style`` float32
 [1, 256] = the voice's row ``min(n_ids, 509)``, ``speed`` float32 [1] -> ``audio`` float32 [T] at
-24 kHz, T a multiple of 300 samples. Some voices peak above full scale, so every chunk goes through
+24 kHz, T a multiple of 600 samples. At first load a copy of the graph that also outputs the
+duration predictor's frames per token is written to the cache (for word timings); its audio is
+the original graph's. Some voices peak above full scale, so every chunk goes through
 :func:`limit_peaks` (a look-ahead limiter, ceiling 0.98).
 
 Phonemes: English with :class:`MisakiG2P` (British lexicon for ``b*`` voices) after
@@ -26,24 +28,28 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import tempfile
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from ..assets import KOKORO_MODEL, KOKORO_VOCAB, KOKORO_VOICES
+from ..assets import KOKORO_MODEL, KOKORO_VOCAB, KOKORO_VOICES, cache_dir
 from ..errors import AssetError, SynthesisError, UnknownVoiceError
 from ..onnxrt import make_session
 from ..text import MisakiG2P, normalize
 from ..types import VoiceInfo
-from .base import AcousticFrames, DecoderState, Voice
+from .base import AcousticFrames, DecoderState, Voice, alignment_from_durations
 from .kokoro_phonemes import KokoroEspeak, KokoroJapanese
 
 __all__ = [
     "KOKORO_VOICE_IDS",
+    "KokoroChunk",
     "KokoroModel",
     "KokoroVoice",
     "kokoro_voice_info",
@@ -55,11 +61,14 @@ log = logging.getLogger("parley.kokoro")
 FloatArray = npt.NDArray[np.float32]
 
 SAMPLE_RATE_HZ: Final = 24000
-HOP: Final = 300  # samples per frame handed to the engine (12.5 ms); the model's audio is a multiple
+HOP: Final = 300  # samples per frame handed to the engine (12.5 ms)
+#: The duration predictor's output (frames per token, after rounding and the minimum of 1), exposed
+#: as a second graph output for word timings; one of its units is 600 samples = 2 frames.
+DURATIONS: Final = "/encoder/Clip_output_0"
+FRAMES_PER_DURATION: Final = 2
 MAX_IDS: Final = 508  # phoneme ids per model call: L = ids + 2 pads <= 510
 STYLE_ROWS: Final = 510
 STYLE_DIM: Final = 256
-SPACE_ID: Final = 16
 SPEECH_DBFS: Final = -60.0  # a frame whose RMS reaches this carries speech (the model's silence is < -100)
 LIMIT_CEILING: Final = 0.98
 SHARED_KEY: Final = "kokoro"
@@ -88,6 +97,10 @@ LANGUAGES: Final = {
     "z": ("zh", "Mandarin Chinese", "cmn"),
 }
 _GENDERS: Final = {"f": "female", "m": "male"}
+#: Languages whose chunks carry word timings: the engine matches the phoneme words to the words of
+#: Parley's (English) text normaliser, which keeps Latin script only; for Hindi, Japanese and
+#: Chinese it finds no words (and parley_engine.timing cannot handle that yet), so none are sent.
+_TIMED: Final = frozenset("abefip")
 
 
 def kokoro_voice_info(voice_id: str) -> VoiceInfo:
@@ -187,19 +200,51 @@ class _English:
         return self._g2p(normalize(text))
 
 
+def _with_durations(src: Path, sha256: str) -> Path:
+    """The model with the duration tensor as a second output (written once, atomically, to the
+    cache, keyed by the source's sha256)."""
+    dst = cache_dir() / f"kokoro-{sha256[:16]}" / "kokoro-durations.onnx"
+    if dst.is_file():
+        return dst
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(src))
+    if not any(DURATIONS in n.output for n in model.graph.node):
+        raise AssetError(f"the Kokoro model {src} has no tensor {DURATIONS!r}")
+    model.graph.output.append(helper.make_tensor_value_info(DURATIONS, TensorProto.FLOAT, None))
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dst.parent, suffix=".onnx.tmp")
+    os.close(fd)
+    try:
+        onnx.save(model, tmp)
+        os.replace(tmp, dst)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dst
+
+
 class KokoroModel:
     """What all Kokoro voices share: the ONNX session, the vocabulary and the phonemisers (one per
     language, created on first use). Immutable after construction except for those lazily built
     phonemisers (guarded by a lock); ``run`` is thread-safe (onnxruntime sessions are)."""
 
     def __init__(self, *, threads: int = 1) -> None:
-        self.session = make_session(KOKORO_MODEL.verify(), threads=threads)
+        self.session = make_session(
+            _with_durations(KOKORO_MODEL.verify(), KOKORO_MODEL.sha256), threads=threads
+        )
+        # Activations grow with the chunk (~25 MB per second of audio at the peak). The arena
+        # reuses them within a call (without it the same call peaks 4x higher); shrinking it
+        # after every call hands them back, so the largest chunk ever spoken does not stay resident.
+        self._run_options = ort.RunOptions()
+        self._run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         try:
             raw = json.loads(KOKORO_VOCAB.verify().read_text(encoding="utf-8"))
             self.vocab: dict[str, int] = {str(k): int(v) for k, v in raw["vocab"].items()}
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise AssetError(f"Kokoro vocabulary {KOKORO_VOCAB.path()} is invalid: {e!r}") from e
-        self.symbols = frozenset(self.vocab)
+        self.alphabet = frozenset(self.vocab)
         self.threads = threads
         self._fronts: dict[str, _Front] = {}
         self._lock = threading.Lock()
@@ -225,32 +270,36 @@ class KokoroModel:
                 if lang in ("a", "b"):
                     f = _English(british=lang == "b")
                 elif lang == "j":
-                    f = KokoroJapanese(self.symbols)
+                    f = KokoroJapanese(self.alphabet)
                 else:
                     assert espeak is not None
-                    f = KokoroEspeak(espeak, self.symbols)
+                    f = KokoroEspeak(espeak, self.alphabet)
                 self._fronts[lang] = f
             return f
 
-    def ids(self, phonemes: str) -> list[int]:
-        """Phonemes -> token ids (symbols outside the vocabulary dropped, no pads)."""
-        v = self.vocab
-        return [v[c] for c in phonemes if c in v]
+    def symbols(self, phonemes: str) -> list[str]:
+        """The phoneme symbols the model reads (characters outside the vocabulary dropped)."""
+        return [c for c in phonemes if c in self.vocab]
 
-    def run(self, ids: list[int], style: FloatArray, speed: float) -> FloatArray:
-        """One model call: ``ids`` (1..MAX_IDS, no pads), the voice's style pack [510, 256] -> audio."""
-        if not 0 < len(ids) <= MAX_IDS:
-            raise ValueError(f"a Kokoro call takes 1..{MAX_IDS} ids, got {len(ids)}")
+    def run(self, symbols: list[str], style: FloatArray, speed: float) -> tuple[FloatArray, FloatArray]:
+        """One model call on 1..MAX_IDS symbols with a voice's style pack [510, 256].
+
+        Returns (audio float32 [T] at 24 kHz, frames per token float32 [n + 2], pads included,
+        in HOP frames: T == HOP * sum).
+        """
+        if not 0 < len(symbols) <= MAX_IDS:
+            raise ValueError(f"a Kokoro call takes 1..{MAX_IDS} symbols, got {len(symbols)}")
         feed = {
-            "tokens": np.asarray([[0, *ids, 0]], dtype=np.int64),
-            "style": style[min(len(ids), STYLE_ROWS - 1)].reshape(1, STYLE_DIM),
+            "tokens": np.asarray([[0, *(self.vocab[c] for c in symbols), 0]], dtype=np.int64),
+            "style": style[min(len(symbols), STYLE_ROWS - 1)].reshape(1, STYLE_DIM),
             "speed": np.asarray([speed], dtype=np.float32),
         }
         try:
-            (audio,) = self.session.run(["audio"], feed)
+            audio, durations = self.session.run(["audio", DURATIONS], feed, self._run_options)
         except ort.capi.onnxruntime_pybind11_state.Fail as e:  # pragma: no cover - model failure
             raise SynthesisError(f"the Kokoro model failed: {e}") from e
-        return np.ascontiguousarray(np.asarray(audio, dtype=np.float32).reshape(-1))
+        frames = np.asarray(durations, dtype=np.float32).reshape(-1) * np.float32(FRAMES_PER_DURATION)
+        return np.ascontiguousarray(np.asarray(audio, dtype=np.float32).reshape(-1)), frames
 
     def warmup(self, style: FloatArray) -> None:
         """Run the model once on a real shape (once per model, whichever voice asks first)."""
@@ -258,7 +307,7 @@ class KokoroModel:
             if self._warm:
                 return
             self._warm = True
-        self.run(self.ids("wˈɔɹm ˈʌp, ðɪs vˈYs."), style, 1.0)
+        self.run(self.symbols("wˈɔɹm ˈʌp, ðɪs vˈYs."), style, 1.0)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -272,19 +321,20 @@ class KokoroDecoderState(DecoderState):
         self.end = end
 
 
-def _split_ids(ids: list[int]) -> list[list[int]]:
-    """Cut an id sequence longer than MAX_IDS at spaces (nearest the middle), recursively; a run
-    without a space is cut hard. The planner's chunk size keeps this a rare path."""
-    if len(ids) <= MAX_IDS:
-        return [ids]
-    mid = len(ids) // 2
-    spaces = [i for i, t in enumerate(ids) if t == SPACE_ID and 0 < i < len(ids) - 1]
+def _split(symbols: list[str]) -> list[list[str]]:
+    """Cut a symbol sequence longer than MAX_IDS at spaces (the one nearest the middle; the space
+    itself is dropped), recursively; a run without a space is cut in the middle. The planner's
+    chunk size keeps this a rare path."""
+    if len(symbols) <= MAX_IDS:
+        return [symbols]
+    mid = len(symbols) // 2
+    spaces = [i for i, c in enumerate(symbols) if c == " " and 0 < i < len(symbols) - 1]
     if spaces:
         cut = min(spaces, key=lambda i: abs(i - mid))
-        left, right = ids[:cut], ids[cut + 1 :]  # the space itself is dropped
+        left, right = symbols[:cut], symbols[cut + 1 :]
     else:
-        left, right = ids[:mid], ids[mid:]
-    return [*_split_ids(left), *_split_ids(right)]
+        left, right = symbols[:mid], symbols[mid:]
+    return [*_split(left), *_split(right)]
 
 
 def _speech_frames(audio: FloatArray) -> tuple[int, int, int]:
@@ -303,6 +353,17 @@ def _speech_frames(audio: FloatArray) -> tuple[int, int, int]:
 @dataclass(frozen=True)
 class _Payload:
     audio: FloatArray  # the chunk's whole audio, limited, float32 [T]
+
+
+@dataclass(frozen=True)
+class KokoroChunk:
+    """The acoustic stage's result for one chunk: its whole audio (limited, float32 [T], 24 kHz,
+    the model's leading and trailing silence included), frames per token (float32, pads included,
+    HOP frames) and the (symbol, start_frame, end_frame) alignment of its phoneme symbols."""
+
+    audio: FloatArray
+    token_frames: FloatArray
+    alignment: tuple[tuple[str, int, int], ...]
 
 
 class KokoroVoice(Voice):
@@ -332,36 +393,51 @@ class KokoroVoice(Voice):
         self.style: FloatArray = style.astype(np.float32, copy=False).reshape(STYLE_ROWS, STYLE_DIM)
         self.style.flags.writeable = False
         self._front = self.model.front(voice_id[0])
+        self._timed = voice_id[0] in _TIMED
 
     # -- text ---------------------------------------------------------------------------------
     def phonemize(self, text: str) -> str:
         return self._front(text)
 
     # -- acoustic stage: the whole model on the chunk -----------------------------------------
-    def synthesize_phonemes(self, phonemes: str, speed: float = 1.0) -> FloatArray:
-        """Phonemes -> the chunk's limited audio (float32, 24 kHz, model silence included)."""
-        ids = self.model.ids(phonemes)
-        if not ids:
-            return np.zeros(0, np.float32)
-        parts = [self.model.run(p, self.style, speed) for p in _split_ids(ids) if p]
-        audio = parts[0] if len(parts) == 1 else np.concatenate(parts)
-        return limit_peaks(audio)
+    def synthesize_phonemes(self, phonemes: str, speed: float = 1.0) -> KokoroChunk:
+        """Phonemes -> the chunk's audio, durations and alignment (the whole model, once)."""
+        symbols = self.model.symbols(phonemes)
+        if not symbols:
+            return KokoroChunk(np.zeros(0, np.float32), np.zeros(0, np.float32), ())
+        audios: list[FloatArray] = []
+        frames: list[FloatArray] = []
+        alignment: list[tuple[str, int, int]] = []
+        offset = 0
+        for part in _split(symbols):
+            if alignment:
+                alignment.append((" ", offset, offset))  # the space _split dropped
+            audio, token_frames = self.model.run(part, self.style, speed)
+            aligned = alignment_from_durations(part, token_frames, list(range(1, len(part) + 1)))
+            alignment.extend((sym, a + offset, b + offset) for sym, a, b in aligned)
+            audios.append(audio)
+            frames.append(token_frames)
+            offset += audio.size // HOP
+        audio = audios[0] if len(audios) == 1 else np.concatenate(audios)
+        token_frames = frames[0] if len(frames) == 1 else np.concatenate(frames)
+        return KokoroChunk(limit_peaks(audio), token_frames, tuple(alignment))
 
     def acoustic(self, phonemes: str, speed: float) -> AcousticFrames:
-        audio = self.synthesize_phonemes(phonemes, speed)
-        n, start, end = _speech_frames(audio) if audio.size else (0, 0, 0)
+        chunk = self.synthesize_phonemes(phonemes, speed)
+        n, start, end = _speech_frames(chunk.audio) if chunk.audio.size else (0, 0, 0)
         return AcousticFrames(
             n_frames=n,
             samples_per_frame=HOP,
             speech_start_frame=start,
             speech_end_frame=end,
-            token_frames=None,
-            payload=_Payload(audio),
+            token_frames=chunk.token_frames if chunk.token_frames.size else None,
+            payload=_Payload(chunk.audio),
+            alignment=chunk.alignment if self._timed else (),
         )
 
     # -- decoder stage: slices of the computed audio -------------------------------------------
     def init_decoder(
-        self, frames: AcousticFrames, start: int, end: int, seed: int | None
+        self, frames: AcousticFrames, start: int, end: int, seed: int | None, pitch_semitones: float = 0.0
     ) -> KokoroDecoderState:
         if not 0 <= start <= end <= frames.n_frames:
             raise ValueError(f"frame range [{start}, {end}) outside 0..{frames.n_frames}")
