@@ -167,7 +167,8 @@ function onText(m) {
       }
       break;
     case "error":
-      if (m.context && current && m.context === current.id && m.closed) {
+      // closed: the context failed; not closed but never created: its create was refused
+      if (m.context && current && m.context === current.id && (m.closed || current.stream === null)) {
         stats.error = `${m.code}: ${m.message}`;
         stats.state = "error";
         setStatus(`Error: ${m.message}`);
@@ -263,9 +264,12 @@ function showSpeed() {
   ui.speed.setAttribute("aria-valuetext", `${s.toFixed(2)} times`);
 }
 
-ui.speed.addEventListener("input", () => {
-  showSpeed();
-  if (current && !current.ended) send({ type: "update", context: current.id, speed: Number(ui.speed.value) });
+ui.speed.addEventListener("input", showSpeed);
+ui.speed.addEventListener("change", () => {
+  // on release (not every step of a drag): text not yet started is spoken at the new speed
+  if (current && !current.ended && current.stream !== null) {
+    send({ type: "update", context: current.id, speed: Number(ui.speed.value) });
+  }
 });
 ui.form.addEventListener("submit", (event) => {
   event.preventDefault();
