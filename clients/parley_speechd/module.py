@@ -1,0 +1,524 @@
+"""``sd_parley``: the speech-dispatcher output module process (a thin adapter over
+:class:`~parley_speechd.protocol.ModuleProtocol`).
+
+Threads:
+
+* the main thread reads stdin and feeds the protocol machine; it executes what the machine asks
+  (Stop is synchronous: the device is silent before the next line is read);
+* a small pool of synthesis workers, one job each, each with its own CancelToken checked between
+  engine chunks (a new message never waits behind the last chunk of a stopped one);
+* the :class:`~parley_speechd.audio.Player`, which reports 701/700/702 when audio is heard.
+
+Every call into the machine and every write to stdout happens under one lock, so replies and
+events leave in the order the machine produced them. The protocol owns the real stdout: file
+descriptor 1 is moved aside at start and the process's own fd 1 points at stderr, so a library that
+prints cannot corrupt the protocol.
+
+    sd_parley [CONFIG] [--test-output DIR] [--voices heart,joe] [--no-cache] [--log-file FILE]
+    sd_parley --install-config [--default] [--voices heart]      # register for the current user
+
+The engine is loaded in-process at INIT and kept warm for the module's lifetime.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from .audio import (
+    EventLog,
+    FileOutput,
+    NoAudioDeviceError,
+    OutputDevice,
+    Player,
+    PlayerEvent,
+    open_sound_device,
+)
+from .config import ModuleConfig, install_config, read_config
+from .message import Mark, Pause, Text, Tone, VoiceEntry
+from .protocol import (
+    Action,
+    ConfigureAudio,
+    Initialize,
+    Job,
+    ModuleProtocol,
+    Quit,
+    SetDebug,
+    SetLogLevel,
+    Speak,
+    Stop,
+)
+
+if TYPE_CHECKING:
+    from parley_engine import AudioChunk, CancelToken, SpeakSettings, VoiceInfo
+
+__all__ = ["Module", "PhraseCache", "main"]
+
+log = logging.getLogger("parley.speechd")
+
+FloatArray = npt.NDArray[np.float32]
+
+
+class SynthEngine(Protocol):
+    """What the module needs from :class:`parley_engine.Engine`."""
+
+    default_voice: str
+
+    def voices(self) -> list[VoiceInfo]: ...
+
+    def sample_rate_hz(self, voice_id: str | None = None) -> int: ...
+
+    def stream(
+        self,
+        text: str,
+        voice: str | None = None,
+        settings: SpeakSettings | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[AudioChunk]: ...
+
+
+class PhraseCache:
+    """LRU of the audio of short texts (characters, key names, "blank", "link"...): a screen reader
+    says them again and again. Keyed by voice, text and settings; only complete, short audio is kept.
+    Thread-safe."""
+
+    def __init__(self, max_entries: int = 512, max_entry_ms: float = 3000.0) -> None:
+        self.max_entries = max_entries
+        self.max_entry_ms = max_entry_ms
+        self._lock = threading.Lock()
+        self._d: OrderedDict[tuple[object, ...], tuple[FloatArray, ...]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: tuple[object, ...]) -> tuple[FloatArray, ...] | None:
+        with self._lock:
+            v = self._d.get(key)
+            if v is None:
+                self.misses += 1
+                return None
+            self._d.move_to_end(key)
+            self.hits += 1
+            return v
+
+    def put(self, key: tuple[object, ...], chunks: Sequence[FloatArray], sample_rate_hz: int) -> None:
+        if self.max_entries <= 0:
+            return
+        if sum(c.size for c in chunks) > sample_rate_hz * self.max_entry_ms / 1000.0:
+            return
+        with self._lock:
+            self._d[key] = tuple(chunks)
+            self._d.move_to_end(key)
+            while len(self._d) > self.max_entries:
+                self._d.popitem(last=False)
+
+
+def tone(freq_hz: float, ms: float, sample_rate_hz: int, level: float = 0.25) -> FloatArray:
+    """A sine beep with 5 ms fades (capital-letter and sound icons)."""
+    n = max(1, int(sample_rate_hz * ms / 1000))
+    t = np.arange(n, dtype=np.float64) / sample_rate_hz
+    x = level * np.sin(2 * np.pi * freq_hz * t)
+    fade = min(n // 2, int(sample_rate_hz * 0.005))
+    if fade:
+        ramp = np.linspace(0.0, 1.0, fade)
+        x[:fade] *= ramp
+        x[-fade:] *= ramp[::-1]
+    return x.astype(np.float32)
+
+
+@dataclass
+class _Running:
+    job: Job
+    cancel: CancelToken
+    started_at: float = field(default_factory=time.monotonic)
+
+
+class Module:
+    """The adapter: owns the machine, the engine, the player and the workers."""
+
+    def __init__(
+        self,
+        config: ModuleConfig,
+        write: Callable[[bytes], None],
+        *,
+        engine_factory: Callable[[ModuleConfig], SynthEngine] | None = None,
+        device_factory: Callable[[ModuleConfig, EventLog | None], OutputDevice] | None = None,
+    ) -> None:
+        self.config = config
+        self._write = write
+        self._engine_factory = engine_factory or _load_engine
+        self._device_factory = device_factory or _open_device
+        self.machine = ModuleProtocol()
+        self._lock = threading.RLock()
+        self.engine: SynthEngine | None = None
+        self.player: Player | None = None
+        self.events: EventLog | None = None
+        self.cache = PhraseCache(config.cache_entries)
+        self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="parley-synth")
+        self._running: dict[int, _Running] = {}
+        self.quit = threading.Event()
+        if config.test_output is not None:
+            config.test_output.mkdir(parents=True, exist_ok=True)
+            self.events = EventLog(config.test_output / "events.jsonl")
+
+    # -- input -------------------------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        """Bytes from stdin (b"" is not EOF: call :meth:`eof`)."""
+        with self._lock:
+            actions = self.machine.receive_data(data)
+            self._flush_out()
+        self._execute(actions)
+
+    def eof(self) -> None:
+        with self._lock:
+            actions = self.machine.eof()
+        self._execute(actions)
+
+    # -- actions -----------------------------------------------------------------------------------
+
+    def _execute(self, actions: Sequence[Action]) -> None:
+        for a in actions:
+            if isinstance(a, Initialize):
+                self._initialize()
+            elif isinstance(a, Speak):
+                self._speak(a.job)
+            elif isinstance(a, Stop):
+                self._stop(a.job, a.pause)
+            elif isinstance(a, Quit):
+                self.quit.set()
+            elif isinstance(a, SetLogLevel):
+                logging.getLogger("parley").setLevel(_LOG_LEVELS.get(a.level, logging.INFO))
+            elif isinstance(a, SetDebug):
+                _set_debug_file(a.path)
+            elif isinstance(a, ConfigureAudio):
+                log.debug(
+                    "audio settings from speech-dispatcher (ignored, Parley plays its own): %s", a.params
+                )
+
+    def _initialize(self) -> None:
+        t0 = time.monotonic()
+        try:
+            engine = self._engine_factory(self.config)
+            device = self._device_factory(self.config, self.events)
+            voices = _voice_entries(engine)
+        except NoAudioDeviceError as exc:
+            log.error("%s", exc)
+            self._init_result(False, f"Parley: {exc}")
+            return
+        except Exception as exc:
+            log.exception("could not load the engine")
+            self._init_result(False, f"Parley could not load its engine: {type(exc).__name__}: {exc}")
+            return
+        self.engine = engine
+        self.player = Player(device, self._on_player_event, events=self.events)
+        ms = 1000 * (time.monotonic() - t0)
+        names = ", ".join(v.name for v in voices)
+        self._init_result(True, f"Parley loaded in {ms:.0f} ms; voices: {names}", voices)
+
+    def _init_result(self, ok: bool, status: str, voices: Sequence[VoiceEntry] = ()) -> None:
+        with self._lock:
+            actions = self.machine.init_done(ok, status, voices)
+            self._flush_out()
+        if self.events is not None:
+            self.events.write("init", ok=ok, status=status)
+        self._execute(actions)
+
+    def _speak(self, job: Job) -> None:
+        from parley_engine import CancelToken
+
+        engine, player = self.engine, self.player
+        assert engine is not None and player is not None
+        cancel = CancelToken()
+        try:
+            rate = engine.sample_rate_hz(job.voice)
+        except Exception:
+            rate = engine.sample_rate_hz(None)
+        with self._lock:
+            self._running[job.job] = _Running(job, cancel)
+            # The player knows the job before a worker runs: a STOP right now silences it.
+            player.begin(job.job, rate)
+        if self.events is not None:
+            self.events.write("speak", job=job.job, kind=job.kind, voice=job.voice, speed=round(job.speed, 3))
+        self._pool.submit(self._synthesise, job, cancel, rate)
+
+    def _stop(self, job: int, pause: bool) -> None:
+        t = time.monotonic()
+        run = self._running.get(job)
+        if run is not None:
+            run.cancel.cancel()
+        if self.player is not None:
+            self.player.stop(job)
+        if self.events is not None:
+            self.events.write("stop_request", t, job=job, pause=pause)
+        with self._lock:
+            self.machine.playback_stopped(job)
+            self._flush_out()
+
+    # -- synthesis (worker threads) -----------------------------------------------------------------
+
+    def _synthesise(self, job: Job, cancel: CancelToken, rate: int) -> None:
+        from parley_engine import SpeakSettings
+        from parley_engine.errors import InputError
+
+        player, engine = self.player, self.engine
+        assert player is not None and engine is not None
+        token = cancel
+        settings = SpeakSettings(
+            speed=min(4.0, max(0.5, job.speed)),
+            pitch_semitones=min(12.0, max(-12.0, job.pitch_semitones)),
+            volume_db=min(12.0, max(-40.0, job.volume_db)),
+        )
+        try:
+            for seg in job.segments:
+                if token.cancelled:
+                    return
+                if isinstance(seg, Text):
+                    try:
+                        for x in self._audio_of(seg.text, job.voice, settings, token, rate):
+                            if not player.audio(job.job, x):
+                                return
+                    except InputError as exc:  # e.g. nothing speakable in "..."
+                        log.debug("segment %r skipped: %s", seg.text[:40], exc)
+                elif isinstance(seg, Mark):
+                    player.mark(job.job, seg.name)
+                elif isinstance(seg, Pause):
+                    player.audio(job.job, np.zeros(int(rate * seg.ms / 1000), np.float32))
+                elif isinstance(seg, Tone):
+                    player.audio(job.job, tone(seg.freq_hz, seg.ms, rate))
+        except Exception:
+            log.exception("synthesis of message %d failed; ending it", job.job)
+        finally:
+            if not token.cancelled:
+                player.end(job.job)
+            self._running.pop(job.job, None)
+
+    def _audio_of(
+        self, text: str, voice: str | None, settings: SpeakSettings, cancel: CancelToken, rate: int
+    ) -> Iterator[FloatArray]:
+        engine = self.engine
+        assert engine is not None
+        key = (voice, text, settings)
+        hit = self.cache.get(key)
+        if hit is not None:
+            yield from hit
+            return
+        parts: list[FloatArray] = []
+        for chunk in engine.stream(text, voice, settings, cancel):
+            x = chunk.samples
+            parts.append(x)
+            yield x
+        if not cancel.cancelled:
+            self.cache.put(key, parts, rate)
+
+    # -- player events (player thread) --------------------------------------------------------------
+
+    def _on_player_event(self, ev: PlayerEvent) -> None:
+        actions: list[Action] = []
+        with self._lock:
+            if ev.kind == "begin":
+                self.machine.playback_started(ev.job)
+            elif ev.kind == "mark":
+                actions = self.machine.mark_reached(ev.job, ev.name)
+            else:
+                self.machine.playback_ended(ev.job)
+            self._flush_out()
+        if self.events is not None:
+            self.events.write(ev.kind, ev.t, job=ev.job, **({"name": ev.name} if ev.kind == "mark" else {}))
+        self._execute(actions)
+
+    # -- output ------------------------------------------------------------------------------------
+
+    def _flush_out(self) -> None:
+        data = self.machine.data_to_send()
+        if not data:
+            return
+        if self.events is not None:
+            self.events.write("out", lines=data.decode("utf-8", "replace").splitlines())
+        try:
+            self._write(data)
+        except OSError:  # speech-dispatcher is gone
+            self.quit.set()
+
+    def close(self) -> None:
+        for run in list(self._running.values()):
+            run.cancel.cancel()
+        if self.player is not None:
+            self.player.close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self.events is not None:
+            self.events.close()
+
+
+# -- engine and device --------------------------------------------------------------------------------
+
+
+def _load_engine(config: ModuleConfig) -> SynthEngine:
+    from parley_engine import Engine
+
+    engine = Engine.load(list(config.voices), threads=config.threads)
+    if config.default_voice:
+        engine.default_voice = engine.voice(config.default_voice).info.id
+    engine.warmup()
+    for text in ("a", "Hello world."):  # first real requests are slower than later ones
+        for _ in engine.stream(text):
+            pass
+    return engine
+
+
+def _open_device(config: ModuleConfig, events: EventLog | None) -> OutputDevice:
+    if config.test_output is not None:
+        assert events is not None
+        return FileOutput(config.test_output, events)
+    return open_sound_device(config.audio_device)
+
+
+def _voice_entries(engine: SynthEngine) -> list[VoiceEntry]:
+    infos = engine.voices()
+    return [VoiceEntry(v.id, v.language, "none", v.gender) for v in infos]
+
+
+_LOG_LEVELS = {
+    0: logging.CRITICAL,
+    1: logging.ERROR,
+    2: logging.WARNING,
+    3: logging.INFO,
+    4: logging.DEBUG,
+    5: logging.DEBUG,
+}
+
+
+def _set_debug_file(path: str | None) -> None:
+    root = logging.getLogger("parley")
+    for h in list(root.handlers):
+        if getattr(h, "_parley_debug", False):
+            root.removeHandler(h)
+            h.close()
+    if path is None:
+        return
+    try:
+        h = logging.FileHandler(path)
+    except OSError as exc:
+        log.warning("cannot open debug file %s: %s", path, exc)
+        return
+    h._parley_debug = True  # type: ignore[attr-defined]
+    h.setFormatter(logging.Formatter("%(asctime)s %(threadName)s %(levelname)s %(message)s"))
+    root.addHandler(h)
+    root.setLevel(logging.DEBUG)
+
+
+# -- main ---------------------------------------------------------------------------------------------
+
+
+def _protocol_stdout() -> Callable[[bytes], None]:
+    """Keep fd 1 for the protocol only: dup it aside, point fd 1 at stderr."""
+    sys.stdout.flush()
+    fd = os.dup(1)
+    os.dup2(2, 1)
+
+    def write(data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+
+    return write
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="sd_parley",
+        description="Parley as a speech-dispatcher output module (module protocol on stdin/stdout).",
+    )
+    p.add_argument("config", nargs="?", help="module configuration file (speech-dispatcher passes it)")
+    p.add_argument("--test-output", metavar="DIR", help="no sound card: write WAVs + events.jsonl to DIR")
+    p.add_argument("--voices", help="voices to load, comma-separated (default: heart)")
+    p.add_argument("--default-voice", help="voice used when speech-dispatcher names none")
+    p.add_argument("--no-cache", action="store_true", help="do not keep the audio of short phrases")
+    p.add_argument("--log-file", help="log here (default: stderr, which speech-dispatcher logs)")
+    p.add_argument(
+        "--install-config",
+        action="store_true",
+        help="write ~/.config/speech-dispatcher/{speechd.conf,modules/parley.conf} for this user and exit",
+    )
+    p.add_argument(
+        "--default", action="store_true", help="with --install-config: make parley the default module"
+    )
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.install_config:
+        return install_config(
+            module_path=_module_path(),
+            voices=tuple(args.voices.split(",")) if args.voices else None,
+            make_default=args.default,
+            out=sys.stdout,
+        )
+    config = read_config(Path(args.config) if args.config else None)
+    config = config.with_overrides(
+        test_output=Path(args.test_output) if args.test_output else None,
+        voices=tuple(v.strip() for v in args.voices.split(",") if v.strip()) if args.voices else None,
+        default_voice=args.default_voice,
+        cache_entries=0 if args.no_cache else None,
+        log_file=Path(args.log_file) if args.log_file else None,
+    )
+    _setup_logging(config)
+    sys.setswitchinterval(0.001)  # hand the GIL over quickly: latency beats throughput here
+    write = _protocol_stdout()
+    module = Module(config, write)
+    try:
+        while not module.quit.is_set():
+            try:
+                data = os.read(0, 65536)
+            except InterruptedError:
+                continue
+            except OSError:
+                data = b""
+            if not data:
+                module.eof()
+                break
+            module.feed(data)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        module.close()
+    return 0
+
+
+def _module_path() -> str:
+    import shutil
+
+    exe = shutil.which("sd_parley")
+    if exe:
+        return str(Path(exe).resolve())
+    return str(Path(sys.argv[0]).resolve())
+
+
+def _setup_logging(config: ModuleConfig) -> None:
+    handler: logging.Handler = (
+        logging.FileHandler(config.log_file)
+        if config.log_file is not None
+        else logging.StreamHandler(sys.stderr)
+    )
+    handler.setFormatter(logging.Formatter("%(asctime)s sd_parley %(levelname)s %(message)s"))
+    root = logging.getLogger("parley")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
