@@ -204,6 +204,7 @@ class _Context:
         self.output = Output(OutputFormat(cfg.voice_rate_hz, cfg.sample_rate_hz, cfg.format, cfg.frame_ms))
         self.out_state = self.output.init_state()
         self.run_out_s: float | None = None  # when a real-time listener runs out of our audio
+        self._pacing = False  # paused for being high_water_ms ahead of real time
         self.pause_ms = 0.0  # pause owed after the last piece spoken
         self.spoken = 0
         self.chunks = 0
@@ -260,11 +261,40 @@ class _Context:
         self.conn.ready(self)
 
     def _blocked(self) -> bool:
+        """Paused by the water marks of unsent audio (a slow reader)."""
         if self.stopped:
             return False
         if self.flow.paused:
             return True
         return self.conn.flow.paused and self.flow.buffered_ms >= self.flow.marks.low_ms
+
+    def _ahead_ms(self) -> float:
+        """Audio produced that a real-time listener has not heard yet."""
+        return 0.0 if self.run_out_s is None else max(0.0, 1000.0 * (self.run_out_s - time.monotonic()))
+
+    async def _wait_for_room(self) -> None:
+        """Wait while the reader is slow (water marks on unsent audio) or while we are more than
+        high_water_ms ahead of a real-time listener (until only low_water_ms is left): so cancel
+        wastes little, and one context cannot run away with the CPU."""
+        marks = self.flow.marks
+        t_pause: float | None = None
+        while not self.stopped:
+            if self._blocked():
+                t_pause = t_pause or time.monotonic()
+                self._writable.clear()
+                await self._writable.wait()
+                continue
+            ahead = self._ahead_ms()
+            if ahead < marks.high_ms and not (self._pacing and ahead > marks.low_ms):
+                self._pacing = False
+                break
+            self._pacing = True
+            t_pause = t_pause or time.monotonic()
+            self._writable.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._writable.wait(), (ahead - marks.low_ms) / 1000.0)
+        if t_pause is not None:
+            self.paused_s += time.monotonic() - t_pause
 
     async def _produce(self) -> None:
         try:
@@ -333,12 +363,7 @@ class _Context:
                     self.spoken += 1
                     self.pause_ms = piece.pause_after_ms / s.speed
                     return
-                if self._blocked():
-                    t_pause = time.monotonic()
-                    while self._blocked():
-                        self._writable.clear()
-                        await self._writable.wait()
-                    self.paused_s += time.monotonic() - t_pause
+                await self._wait_for_room()
                 if self.stopped:
                     return
                 deadline = self.run_out_s if self.run_out_s is not None else time.monotonic()

@@ -185,7 +185,7 @@ def test_message_shaped_sequences_keep_server_and_client_in_step(
     adapter.relay()
     for msg in messages:
         if msg["type"] == "create" and isinstance(msg.get("context"), str):
-            cid = msg["context"]
+            cid = str(msg["context"])
             if cid not in client.open_contexts:
                 # Send it the way the client library would (so the client expects its created).
                 options = {k: v for k, v in msg.items() if k not in ("type", "context")}
