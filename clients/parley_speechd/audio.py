@@ -357,6 +357,7 @@ class PlayerEvent:
     job: int
     t: float
     name: str = ""
+    sample: int = 0  # where in the message's audio it happened
 
 
 @dataclass
@@ -530,15 +531,15 @@ class Player:
             return
         played = self.device.played()
         while self._pending and self._pending[0][0] <= played:
-            _, it = self._pending.pop(0)
+            pos, it = self._pending.pop(0)
             now = self._clock()
             if it.kind == "mark":
-                out.append(PlayerEvent("mark", job, now, it.name))
+                out.append(PlayerEvent("mark", job, now, it.name, pos))
             else:
                 if not self._begun:
                     self._begun = True
                     out.append(PlayerEvent("begin", job, now))
-                out.append(PlayerEvent("end", job, now))
+                out.append(PlayerEvent("end", job, now, sample=pos))
                 self.device.finish()
                 self._job = None
                 self._items.clear()

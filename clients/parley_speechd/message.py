@@ -316,7 +316,7 @@ def _split_long(text: str, limit: int = MAX_SEGMENT_CHARS) -> Iterator[str]:
 
 _SSML_NS = re.compile(r"^\{[^}]*\}")
 _MARK_TAG = re.compile(r"""<mark\s+name\s*=\s*(?:"([^"]*)"|'([^']*)')\s*/?>""", re.IGNORECASE)
-_ANY_TAG = re.compile(r"<[^>]*>")
+_ANY_TAG = re.compile(r"</?[A-Za-z!?][^<>]*>?")
 _BREAK_STRENGTH_MS: Final = {
     "none": 0.0,
     "x-weak": 50.0,

@@ -336,7 +336,8 @@ class Module:
                 self.machine.playback_ended(ev.job)
             self._flush_out()
         if self.events is not None:
-            self.events.write(ev.kind, ev.t, job=ev.job, **({"name": ev.name} if ev.kind == "mark" else {}))
+            extra: dict[str, object] = {"name": ev.name} if ev.kind == "mark" else {}
+            self.events.write(ev.kind, ev.t, job=ev.job, sample=ev.sample, **extra)
         self._execute(actions)
 
     # -- output ------------------------------------------------------------------------------------
