@@ -95,9 +95,10 @@ class PhraseCache:
     says them again and again. Keyed by voice, text and settings; only complete, short audio is kept.
     Thread-safe."""
 
-    def __init__(self, max_entries: int = 512, max_entry_ms: float = 3000.0) -> None:
+    def __init__(self, max_entries: int = 512, max_entry_ms: float = 3000.0, max_chars: int = 48) -> None:
         self.max_entries = max_entries
         self.max_entry_ms = max_entry_ms
+        self.max_chars = max_chars
         self._lock = threading.Lock()
         self._d: OrderedDict[tuple[object, ...], tuple[FloatArray, ...]] = OrderedDict()
         self.hits = 0
@@ -287,9 +288,8 @@ class Module:
                     return
                 if isinstance(seg, Text):
                     try:
-                        for x in self._audio_of(seg.text, job.voice, settings, token, rate):
-                            if not player.audio(job.job, x):
-                                return
+                        if not self._speak_text(job.job, seg.text, job.voice, settings, token, rate):
+                            return
                     except InputError as exc:  # e.g. nothing speakable in "..."
                         log.debug("segment %r skipped: %s", seg.text[:40], exc)
                 elif isinstance(seg, Mark):
@@ -305,23 +305,35 @@ class Module:
                 player.end(job.job)
             self._running.pop(job.job, None)
 
-    def _audio_of(
-        self, text: str, voice: str | None, settings: SpeakSettings, cancel: CancelToken, rate: int
-    ) -> Iterator[FloatArray]:
-        engine = self.engine
-        assert engine is not None
+    def _speak_text(
+        self, job: int, text: str, voice: str | None, settings: SpeakSettings, cancel: CancelToken, rate: int
+    ) -> bool:
+        """Play ``text``; False once the job is stopped. Short texts come from (and go to) the phrase
+        cache; a short text's synthesis runs to its end even after a STOP (a few ms: screen-reader
+        users interrupt a character or a key name all the time, and will hear it again)."""
+        from parley_engine import CancelToken
+
+        player, engine = self.player, self.engine
+        assert player is not None and engine is not None
         key = (voice, text, settings)
         hit = self.cache.get(key)
         if hit is not None:
-            yield from hit
-            return
+            return all(player.audio(job, x) for x in hit)
+        cacheable = self.cache.max_entries > 0 and len(text) <= self.cache.max_chars
+        token = CancelToken() if cacheable else cancel
         parts: list[FloatArray] = []
-        for chunk in engine.stream(text, voice, settings, cancel):
-            x = chunk.samples
-            parts.append(x)
-            yield x
-        if not cancel.cancelled:
+        playing = True
+        for chunk in engine.stream(text, voice, settings, token):
+            parts.append(chunk.samples)
+            if playing and not player.audio(job, chunk.samples):
+                playing = False
+                if not cacheable:
+                    return False
+            if cancel.cancelled and not cacheable:
+                return False
+        if cacheable and not token.cancelled:
             self.cache.put(key, parts, rate)
+        return playing and not cancel.cancelled
 
     # -- player events (player thread) --------------------------------------------------------------
 

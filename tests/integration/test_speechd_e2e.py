@@ -108,8 +108,8 @@ def dispatcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dispatcher]
     assert module.exists(), f"{module} missing: pip install -e . creates it"
     root = tmp_path_factory.mktemp("speechd")
     conf, run, logs, out = root / "conf", root / "run", root / "log", root / "out"
-    for d in (conf / "modules", run, logs, out):
-        d.mkdir(parents=True)
+    for sub in (conf / "modules", run, logs, out):
+        sub.mkdir(parents=True)
     (conf / "modules" / "parley.conf").write_text(f'ParleyVoices "heart"\nParleyTestOutput "{out}"\n')
     (conf / "speechd.conf").write_text(
         "LogLevel 4\n"
