@@ -33,7 +33,8 @@ class ServerConfig:
     high_water_ms, low_water_ms: per-request audio buffer between synthesis and the socket; the
         producer pauses at high_water_ms and resumes at low_water_ms. At most high_water_ms plus one
         engine chunk is buffered per request (plus the socket's own write buffer, write_limit_bytes).
-        In protocol v2 the same marks apply to each context.
+        In protocol v2 the same marks apply to each context, and also pace it: a context is
+        synthesised at most high_water_ms ahead of a real-time listener (then waits for low_water_ms).
     connection_high_water_ms, connection_low_water_ms: protocol v2, the audio queued for all of a
         connection's contexts together: over the high mark, a context that already holds
         low_water_ms pauses until the total is back at the low mark.
