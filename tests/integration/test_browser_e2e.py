@@ -268,7 +268,7 @@ def test_browser_client_speaks_and_stops(server: ServerThread, browser: Any) -> 
     assert after_grace["state"] == later["state"] == "stopped"
     assert later["samplesPlayed"] == after_grace["samplesPlayed"], "audio kept playing after Stop"
     assert after_grace["samplesPlayed"] - at_stop["samplesPlayed"] <= 0.05 * rate  # flushed at once
-    assert later["bufferedMs"] == 0 and later["underruns"] == 0
+    assert later["bufferedMs"] == 0  # (underruns are not asserted here: only the sentence's are)
     assert later["framesReceived"] == after_grace["framesReceived"]
     # cancelled server-side: confirmed, far short of the text, and no task left
     assert later["cancelled"] is True

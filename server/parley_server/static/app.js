@@ -59,6 +59,7 @@ function newUtterance(context) {
     samplesPlayed: 0, // rendered by the worklet (silence during underruns not counted)
     playedMs: 0,
     bufferedMs: 0,
+    jitterTargetMs: JITTER_BUFFER_MS, // grows by JITTER_BUFFER_MS after each underrun (max 4x)
     underruns: 0,
     underrunMs: 0,
     ttfaMs: null, // click -> first sample played out of the audio output (see onFirstSample())
@@ -430,6 +431,7 @@ function onWorklet(m) {
   stats.samplesPlayed = m.played;
   stats.playedMs = round1((1000 * m.played) / rate);
   stats.bufferedMs = round1((1000 * m.buffered) / rate);
+  stats.jitterTargetMs = round1((1000 * m.target) / rate);
   stats.underruns = m.underruns;
   stats.underrunMs = round1((1000 * m.underrunFrames) / rate);
   if (mine) {
@@ -482,7 +484,7 @@ function renderStats() {
       : `${fmtMs(stats.ttfaMs)} (first audio frame arrived after ${fmtMs(stats.firstFrameMs)})`;
   ui.underruns.textContent = String(stats.underruns);
   ui.played.textContent = fmtMs(stats.playedMs);
-  ui.buffered.textContent = `${fmtMs(stats.bufferedMs)} (starts at ${JITTER_BUFFER_MS} ms)`;
+  ui.buffered.textContent = `${fmtMs(stats.bufferedMs)} buffered (plays from ${fmtMs(stats.jitterTargetMs)})`;
 }
 
 renderStats();

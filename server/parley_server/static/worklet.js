@@ -12,8 +12,10 @@
 // Jitter buffer: playback of an utterance starts once `prebufferSamples` (60 ms by default) are
 // buffered, or at once when the whole utterance has arrived. If the buffer runs dry before the
 // end, that is an underrun: silence is played, the counter goes up, and playback resumes once the
-// buffer is back at the prebuffer level. The server sends its first chunk as a burst (~150 ms of
-// audio), so the prebuffer threshold is normally met by the first burst and adds no delay.
+// buffer holds the target again. Each underrun raises the target by one prebuffer (up to four:
+// 240 ms by default) for the rest of the utterance, so a slow network or a busy server costs one
+// gap, not a stutter. The server sends its first chunk as a burst (~150 ms of audio), so the
+// threshold is normally met by the first burst and adds no delay.
 //
 // It posts back: {type: "first", gen, time, frame} when the utterance's first sample is rendered
 // (AudioContext time of that very sample), {type: "underrun", ...}, {type: "ended", ...} when the
@@ -38,6 +40,7 @@ class ParleyPlayer extends AudioWorkletProcessor {
     this.head = 0; // read position in queue[0]
     this.buffered = 0;
     this.ended = false;
+    this.target = this.prebuffer; // samples buffered before playback (re)starts
     this.played = 0;
     this.underruns = 0;
     this.underrunFrames = 0;
@@ -82,6 +85,7 @@ class ParleyPlayer extends AudioWorkletProcessor {
           buffered: this.buffered,
           underruns: this.underruns,
           underrunFrames: this.underrunFrames,
+          target: this.target,
           time: currentTime,
         },
         extra,
@@ -94,7 +98,7 @@ class ParleyPlayer extends AudioWorkletProcessor {
     const n = out.length;
     let i = 0;
     if (this.state === "buffering" || this.state === "rebuffering") {
-      if (this.buffered >= this.prebuffer || (this.ended && this.buffered > 0)) {
+      if (this.buffered >= this.target || (this.ended && this.buffered > 0)) {
         this.state = "playing";
       } else if (this.ended) {
         this.finish(0); // an utterance without audio
@@ -126,6 +130,7 @@ class ParleyPlayer extends AudioWorkletProcessor {
         } else {
           this.underruns += 1;
           this.underrunFrames += n - i;
+          this.target = Math.min(this.target + this.prebuffer, 4 * this.prebuffer);
           this.state = "rebuffering";
           this.report("underrun");
         }
