@@ -12,7 +12,9 @@ import numpy as np
 import numpy.typing as npt
 from parley_kernels import pitch, tsm
 
+from .cache import PhraseCache
 from .errors import AssetError, EmptyTextError, InputError, TextTooLongError, UnknownVoiceError
+from .ssml import MarkEvent, chunk_phonemes, speak_ssml
 from .text import TextChunk, plan_chunks
 from .timing import word_timings
 from .types import AudioChunk, CancelToken, PhonemeTiming, SpeakSettings, VoiceInfo, WordTiming
@@ -59,11 +61,16 @@ def _onset(x: FloatArray, window: int, threshold: float) -> int | None:
 
 @dataclass(frozen=True)
 class StreamPlan:
-    """What a request will speak: the voice and its text chunks (for inspection and tests)."""
+    """What a request will speak: the voice and its text chunks (for inspection and tests).
+
+    phonemes: (start_char, end_char, phonemes) spans of the text to speak from the given phonemes
+        (already in the voice's alphabet) instead of its G2P — SSML ``<phoneme>``.
+    """
 
     voice: Voice
     chunks: list[TextChunk]
     settings: SpeakSettings
+    phonemes: tuple[tuple[int, int, str], ...] = ()
 
 
 class Engine:
@@ -180,6 +187,42 @@ class Engine:
         plan = self.plan(text, voice, settings)
         return self._generate(plan, cancel or CancelToken())
 
+    def stream_ssml(
+        self,
+        ssml: str,
+        voice: str | None = None,
+        settings: SpeakSettings | None = None,
+        cancel: CancelToken | None = None,
+        *,
+        punctuation: str = "none",
+        capitals: str = "none",
+        cache: PhraseCache | None = None,
+    ) -> Iterator[AudioChunk | MarkEvent]:
+        """Speak an SSML document: audio chunks in order, with a :class:`MarkEvent` yielded just
+        before the chunk holding the mark's sample (``sample_offset`` in the stream's samples).
+
+        Validates now (unknown voice, blank or oversized input raise InputError subclasses);
+        markup that cannot be used is spoken as its text with a logged warning, never refused.
+        ``punctuation``/``capitals``: screen-reader modes (see ``text.screenreader``);
+        ``cache``: short runs are served from, and stored in, this phrase cache.
+        See :mod:`parley_engine.ssml` for the elements and :func:`speak_ssml` for the stream.
+        """
+        return speak_ssml(
+            self, ssml, voice, settings, cancel, punctuation=punctuation, capitals=capitals, cache=cache
+        )
+
+    def stream_cached(
+        self,
+        text: str,
+        cache: PhraseCache,
+        voice: str | None = None,
+        settings: SpeakSettings | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[AudioChunk]:
+        """``stream`` through a phrase cache: a hit yields the stored chunks at once (the first
+        in microseconds), a miss streams as usual and stores the audio once it is complete."""
+        return cache.stream(self, text, voice, settings, cancel)
+
     def synthesize(
         self, text: str, voice: str | None = None, settings: SpeakSettings | None = None
     ) -> FloatArray:
@@ -274,7 +317,7 @@ class Engine:
         for idx, chunk in enumerate(plan.chunks):
             if cancel.cancelled:
                 return
-            phonemes = v.phonemize(chunk.text)
+            phonemes = chunk_phonemes(v, chunk, plan.phonemes) if plan.phonemes else v.phonemize(chunk.text)
             if not phonemes.strip():
                 continue
             frames = v.acoustic(phonemes, model_speed)
