@@ -9,7 +9,8 @@ frame goes through :class:`parley_server.protocol_v2.ClientProtocolV2`, which ch
 (sequence numbers, contiguous sample offsets).
 
 1. **Concurrent contexts.** N contexts (1, 4, 16, 32, 64) start at once, on one connection and on
-   N connections, each speaking a short paragraph. Each is consumed at real-time pace: a player
+   N connections, and (third mode) on one connection with their starts spread evenly over one
+   second; each speaks one sentence (~4 s). Each is consumed at real-time pace: a player
    starts at the context's first frame and plays on; ``first audible`` is when the first sample
    above -40 dBFS is heard, from the ``create`` (benchmarks/common.py ArrivalLog); an underrun is
    a frame that arrives after its playback time (no jitter buffer). Warm-up rounds are excluded.
@@ -173,13 +174,19 @@ class Conn:
 # -- 1. concurrent contexts --------------------------------------------------------------------------
 
 
-async def round_of(url: str, n: int, texts: list[str], one_connection: bool, seed: int) -> list[Ctx]:
+async def round_of(
+    url: str, n: int, texts: list[str], one_connection: bool, seed: int, stagger_s: float = 0.0
+) -> list[Ctx]:
+    """N contexts, created at once (``stagger_s`` 0) or one every ``stagger_s / n`` seconds."""
     conns = [Conn(url) for _ in range(1 if one_connection else n)]
     for c in conns:
         await c.__aenter__()
     try:
         made: list[tuple[Conn, str]] = []
+        start = time.perf_counter()
         for i in range(n):
+            if stagger_s:
+                await asyncio.sleep(max(0.0, start + i * stagger_s / n - time.perf_counter()))
             conn = conns[0 if one_connection else i]
             cid = f"c{i}"
             await conn.create(cid, text=texts[i % len(texts)], end=True, voice=VOICE, seed=seed + i)
@@ -217,10 +224,17 @@ def summarize_round(ctxs: list[Ctx]) -> dict[str, Any]:
     }
 
 
+MODES = {  # name: (one connection?, starts spread over this many seconds)
+    "one_connection": (True, 0.0),
+    "one_connection_each": (False, 0.0),
+    "one_connection_staggered_1s": (True, 1.0),
+}
+
+
 def bench_concurrency(url: str, counts: list[int], repeats: int, texts: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     asyncio.run(round_of(url, 4, texts, True, 0))  # warm-up, excluded
-    for mode in ("one_connection", "one_connection_each"):
+    for mode, (one, stagger_s) in MODES.items():
         out[mode] = {}
         for n in counts:
             fa: list[float] = []
@@ -229,7 +243,7 @@ def bench_concurrency(url: str, counts: list[int], repeats: int, texts: list[str
             worst = 0.0
             streams = 0
             for r in range(repeats):
-                res = summarize_round(asyncio.run(round_of(url, n, texts, mode == "one_connection", 100 * r)))
+                res = summarize_round(asyncio.run(round_of(url, n, texts, one, 100 * r, stagger_s)))
                 fa += res["first_audible_s"]
                 fc += res["first_frame_s"]
                 late += res["late_frames"]
@@ -411,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         proc = start_server(port, args.threads)
         url = f"ws://127.0.0.1:{port}"
-    result: dict[str, Any] = {"server_threads": args.threads, "voice": VOICE}
+    result: dict[str, Any] = {"server_threads": args.threads, "voice": VOICE, "load_before": os.getloadavg()}
     try:
         if not args.skip_concurrency:
             print("concurrent contexts (all created at once, each consumed at real-time pace):", flush=True)
@@ -428,6 +442,7 @@ def main(argv: list[str] | None = None) -> int:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+    result["load_after"] = os.getloadavg()
     path = write_results(args.out, result)
     print_summary(result)
     print(f"\nwrote {path}")
@@ -440,6 +455,14 @@ def verdict(ok: bool) -> str:
 
 def print_summary(r: dict[str, Any]) -> None:
     print("\n== summary (targets from the issue) ==")
+    lb, la = r.get("load_before"), r.get("load_after")
+    if lb and la:
+        print(
+            "machine load average (1/5/15 min): before "
+            + "/".join(f"{x:.1f}" for x in lb)
+            + ", after "
+            + "/".join(f"{x:.1f}" for x in la)
+        )
     conc = r.get("concurrency")
     if conc:
         for mode, rows in conc.items():
