@@ -5,7 +5,7 @@ values optionally in double quotes:
 
     ParleyVoices        "heart"         # voices to load, comma-separated (each costs memory)
     ParleyDefaultVoice  "heart"         # used when speech-dispatcher asks for no particular voice
-    ParleyCacheEntries  512             # short phrases whose audio is kept (0: none)
+    ParleyCacheMB       64              # audio of short phrases kept, in MiB (0: no phrase cache)
     ParleyThreads       1               # ONNX threads per session
     ParleyAudioDevice   ""              # a PortAudio device name or index ("" = the default)
     ParleyTestOutput    ""              # a directory: no sound card, write WAVs + events.jsonl
@@ -41,7 +41,7 @@ SYSTEM_MODULE_DIRS = (
 class ModuleConfig:
     voices: tuple[str, ...] = ("heart",)
     default_voice: str | None = None
-    cache_entries: int = 512
+    cache_mb: float = 64.0
     threads: int = 1
     audio_device: str | int | None = None
     test_output: Path | None = None
@@ -53,7 +53,7 @@ class ModuleConfig:
         test_output: Path | None = None,
         voices: tuple[str, ...] | None = None,
         default_voice: str | None = None,
-        cache_entries: int | None = None,
+        cache_mb: float | None = None,
         log_file: Path | None = None,
     ) -> ModuleConfig:
         c = self
@@ -63,8 +63,8 @@ class ModuleConfig:
             c = replace(c, voices=voices)
         if default_voice:
             c = replace(c, default_voice=default_voice)
-        if cache_entries is not None:
-            c = replace(c, cache_entries=cache_entries)
+        if cache_mb is not None:
+            c = replace(c, cache_mb=cache_mb)
         if log_file is not None:
             c = replace(c, log_file=log_file)
         return c
@@ -95,8 +95,8 @@ def parse_config(text: str) -> ModuleConfig:
                     c = replace(c, voices=vs)
             elif name == "parleydefaultvoice":
                 c = replace(c, default_voice=value or None)
-            elif name == "parleycacheentries":
-                c = replace(c, cache_entries=max(0, int(value)))
+            elif name == "parleycachemb":
+                c = replace(c, cache_mb=max(0.0, float(value)))
             elif name == "parleythreads":
                 c = replace(c, threads=max(1, int(value)))
             elif name == "parleyaudiodevice":
@@ -204,7 +204,7 @@ def install_config(
     conf_lines = [
         "# Parley output module for speech-dispatcher (written by sd_parley --install-config)",
         f'ParleyVoices "{",".join(voices or ("heart",))}"',
-        "ParleyCacheEntries 512",
+        "ParleyCacheMB 64",
         "ParleyThreads 1",
         '# ParleyAudioDevice ""',
         '# ParleyTestOutput "/tmp/parley-sd"   # no sound card: WAV files and an event log instead',

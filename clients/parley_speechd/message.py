@@ -5,13 +5,16 @@
   speech-dispatcher's ``module_set``.
 * :func:`speak_settings`: those settings as a Parley voice id and speed / pitch / volume.
 * :func:`parse_message`: a message body (SSML for SPEAK; a character, a key name or a sound-icon
-  name for CHAR / KEY / SOUND_ICON) as a sequence of :data:`Segment`: text to synthesise, index
-  marks, pauses and tones, in playing order.
+  name for CHAR / KEY / SOUND_ICON) as a sequence of :data:`Segment` in playing order: an
+  :class:`Ssml` document for the engine's ``stream_ssml`` (which applies the punctuation and
+  capital-letter modes and reports ``<mark/>``s), or plain texts, marks, pauses and tones.
 
 speech-dispatcher always sends SSML for SPEAK (plain text is escaped and wrapped in ``<speak>``),
-with ``<mark name="__spd_N"/>`` between sentences so that PAUSE can stop at one. A body that is
-not well-formed XML is still spoken: tags are removed, entities decoded and ``<mark/>`` tags kept
-(a screen-reader user would rather hear the text than nothing). A DOCTYPE is never parsed.
+with ``<mark name="__spd_N"/>`` between sentences so that PAUSE can stop at one. The engine speaks
+a body that is not well-formed XML as its text. In spelling mode the module spells the text itself
+(every character by name, capitals per cap_let_recogn), keeping the marks; there a body that is
+not XML is read leniently too (tags removed, ``<mark/>`` kept, no DOCTYPE ever parsed).
+Character, key and capital names come from ``parley_engine.text.screenreader``.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Final, Literal, TypeAlias
 
-from . import speakable
+from parley_engine.text.screenreader import char_name, key_text, spell, spoken_char
 
 __all__ = [
     "CAP_LET_RECOGN",
@@ -35,6 +38,7 @@ __all__ = [
     "Pause",
     "Segment",
     "Settings",
+    "Ssml",
     "SpeakParams",
     "Text",
     "Tone",
@@ -60,14 +64,23 @@ VOICE_TYPES: Final = (
 )
 #: Longest text handed to the engine in one call (the engine refuses more than 20,000 characters).
 MAX_SEGMENT_CHARS: Final = 10_000
-#: Capital-letter icon and sound icons: short tones (Hz, ms).
-CAPITAL_TONE: Final = (1200.0, 40.0)
+#: Sound icons: a short tone (Hz, ms).
 SOUND_ICON_TONE: Final = (880.0, 60.0)
 
 
 @dataclass(frozen=True)
 class Text:
+    """Plain text (no markup), spoken ``pitch_semitones`` above the message's pitch."""
+
     text: str
+    pitch_semitones: float = 0.0
+
+
+@dataclass(frozen=True)
+class Ssml:
+    """An SSML document for the engine (marks, prosody, breaks, say-as...)."""
+
+    body: str
 
 
 @dataclass(frozen=True)
@@ -86,7 +99,7 @@ class Tone:
     ms: float
 
 
-Segment: TypeAlias = Text | Mark | Pause | Tone
+Segment: TypeAlias = Text | Ssml | Mark | Pause | Tone
 
 
 @dataclass(frozen=True)
@@ -239,49 +252,35 @@ def _gender(voice_type: str | None) -> str | None:
 def parse_message(kind: MessageKind, body: str, settings: Settings) -> tuple[Segment, ...]:
     """The segments to play for a message (see the module docstring). Never raises."""
     if kind == "char":
-        return _char(" " if body == "space" else body, settings)
+        sc = spoken_char(" " if body == "space" else body, settings.cap_let_recogn)
+        return _merge([Text(sc.text, sc.pitch_semitones)])
     if kind == "key":
-        return _merge([Text(speakable.key_name(body))])
+        return _merge([Text(key_text(body))])
     if kind == "sound_icon":
         return (Tone(*SOUND_ICON_TONE),)
-    raw = _ssml_segments(body)
+    if not settings.spelling_mode:
+        return (Ssml(body),) if body.strip() else ()
     out: list[Segment] = []
-    for seg in raw:
+    for seg in _ssml_segments(body):
         if isinstance(seg, Text):
-            out.extend(_text(seg.text, settings))
+            out.extend(
+                Text(sc.text, sc.pitch_semitones)
+                for sc in spell(seg.text, settings.cap_let_recogn)
+                if sc.char.strip()
+            )
         else:
             out.append(seg)
     return _merge(out)
 
 
-def _char(ch: str, settings: Settings) -> tuple[Segment, ...]:
-    segs: list[Segment] = []
-    if len(ch) == 1 and ch.isupper():
-        if settings.cap_let_recogn == "icon":
-            segs.append(Tone(*CAPITAL_TONE))
-        elif settings.cap_let_recogn == "spell":
-            segs.append(Text("capital"))
-    segs.append(Text(speakable.char_name(ch)))
-    return _merge(segs)
-
-
-def _text(text: str, settings: Settings) -> list[Segment]:
-    if settings.spelling_mode:
-        segs: list[Segment] = []
-        for ch in text:
-            if not ch.isspace():
-                segs.extend(_char(ch, settings))
-        return segs
-    return [Text(speakable.punctuate(text, settings.punctuation_mode))]
-
-
 def _merge(segs: Sequence[Segment]) -> tuple[Segment, ...]:
-    """Join neighbouring texts, drop empty ones and zero pauses, split over-long texts."""
+    """Join neighbouring texts of the same pitch, drop empty ones and zero pauses, split long texts."""
     out: list[Segment] = []
     for s in segs:
         if isinstance(s, Text):
-            if out and isinstance(out[-1], Text):
-                out[-1] = Text(out[-1].text + " " + s.text)
+            prev = out[-1] if out else None
+            if isinstance(prev, Text) and prev.pitch_semitones == s.pitch_semitones:
+                out[-1] = Text(prev.text + " " + s.text, s.pitch_semitones)
             else:
                 out.append(s)
         elif isinstance(s, Pause) and s.ms <= 0.0:
@@ -292,7 +291,7 @@ def _merge(segs: Sequence[Segment]) -> tuple[Segment, ...]:
     for s in out:
         if isinstance(s, Text):
             t = " ".join(s.text.split())
-            final.extend(Text(p) for p in _split_long(t) if p)
+            final.extend(Text(p, s.pitch_semitones) for p in _split_long(t) if p)
         else:
             final.append(s)
     return tuple(final)
@@ -364,7 +363,7 @@ def _walk(el: ET.Element, out: list[Segment]) -> None:
         out.append(Text(el.get("alias", "")))
     elif tag == "say-as" and el.get("interpret-as", "") in ("characters", "spell-out", "letters"):
         word = "".join(el.itertext())
-        out.append(Text(" ".join(speakable.char_name(c) for c in word if not c.isspace())))
+        out.append(Text(" ".join(char_name(c) for c in word if not c.isspace())))
     elif tag == "desc":
         pass
     else:

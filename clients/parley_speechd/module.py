@@ -28,10 +28,9 @@ import os
 import sys
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -48,7 +47,7 @@ from .audio import (
     open_sound_device,
 )
 from .config import ModuleConfig, install_config, read_config
-from .message import Mark, Pause, Text, Tone, VoiceEntry
+from .message import Mark, Pause, Ssml, Text, Tone, VoiceEntry
 from .protocol import (
     Action,
     ConfigureAudio,
@@ -64,8 +63,10 @@ from .protocol import (
 
 if TYPE_CHECKING:
     from parley_engine import AudioChunk, CancelToken, SpeakSettings, VoiceInfo
+    from parley_engine.cache import PhraseCache
+    from parley_engine.ssml import MarkEvent
 
-__all__ = ["Module", "PhraseCache", "main"]
+__all__ = ["Module", "main"]
 
 log = logging.getLogger("parley.speechd")
 
@@ -89,41 +90,32 @@ class SynthEngine(Protocol):
         cancel: CancelToken | None = None,
     ) -> Iterator[AudioChunk]: ...
 
+    def stream_cached(
+        self,
+        text: str,
+        cache: PhraseCache,
+        voice: str | None = None,
+        settings: SpeakSettings | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[AudioChunk]: ...
 
-class PhraseCache:
-    """LRU of the audio of short texts (characters, key names, "blank", "link"...): a screen reader
-    says them again and again. Keyed by voice, text and settings; only complete, short audio is kept.
-    Thread-safe."""
+    def stream_ssml(
+        self,
+        ssml: str,
+        voice: str | None = None,
+        settings: SpeakSettings | None = None,
+        cancel: CancelToken | None = None,
+        *,
+        punctuation: str = "none",
+        capitals: str = "none",
+        cache: PhraseCache | None = None,
+    ) -> Iterator[AudioChunk | MarkEvent]: ...
 
-    def __init__(self, max_entries: int = 512, max_entry_ms: float = 3000.0, max_chars: int = 48) -> None:
-        self.max_entries = max_entries
-        self.max_entry_ms = max_entry_ms
-        self.max_chars = max_chars
-        self._lock = threading.Lock()
-        self._d: OrderedDict[tuple[object, ...], tuple[FloatArray, ...]] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
 
-    def get(self, key: tuple[object, ...]) -> tuple[FloatArray, ...] | None:
-        with self._lock:
-            v = self._d.get(key)
-            if v is None:
-                self.misses += 1
-                return None
-            self._d.move_to_end(key)
-            self.hits += 1
-            return v
+def _new_token() -> CancelToken:
+    from parley_engine import CancelToken
 
-    def put(self, key: tuple[object, ...], chunks: Sequence[FloatArray], sample_rate_hz: int) -> None:
-        if self.max_entries <= 0:
-            return
-        if sum(c.size for c in chunks) > sample_rate_hz * self.max_entry_ms / 1000.0:
-            return
-        with self._lock:
-            self._d[key] = tuple(chunks)
-            self._d.move_to_end(key)
-            while len(self._d) > self.max_entries:
-                self._d.popitem(last=False)
+    return CancelToken()
 
 
 def tone(freq_hz: float, ms: float, sample_rate_hz: int, level: float = 0.25) -> FloatArray:
@@ -166,7 +158,7 @@ class Module:
         self.engine: SynthEngine | None = None
         self.player: Player | None = None
         self.events: EventLog | None = None
-        self.cache = PhraseCache(config.cache_entries)
+        self.cache: PhraseCache | None = None
         self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="parley-synth")
         self._running: dict[int, _Running] = {}
         self.quit = threading.Event()
@@ -224,6 +216,10 @@ class Module:
             self._init_result(False, f"Parley could not load its engine: {type(exc).__name__}: {exc}")
             return
         self.engine = engine
+        if self.config.cache_mb > 0:
+            from parley_engine.cache import PhraseCache
+
+            self.cache = PhraseCache(max_bytes=int(self.config.cache_mb * (1 << 20)))
         self.player = Player(device, self._on_player_event, events=self.events)
         ms = 1000 * (time.monotonic() - t0)
         names = ", ".join(v.name for v in voices)
@@ -286,18 +282,24 @@ class Module:
             for seg in job.segments:
                 if token.cancelled:
                     return
-                if isinstance(seg, Text):
-                    try:
-                        if not self._speak_text(job.job, seg.text, job.voice, settings, token, rate):
+                try:
+                    if isinstance(seg, Ssml):
+                        if not self._speak_ssml(job, seg.body, settings, token):
                             return
-                    except InputError as exc:  # e.g. nothing speakable in "..."
-                        log.debug("segment %r skipped: %s", seg.text[:40], exc)
-                elif isinstance(seg, Mark):
-                    player.mark(job.job, seg.name)
-                elif isinstance(seg, Pause):
-                    player.audio(job.job, np.zeros(int(rate * seg.ms / 1000), np.float32))
-                elif isinstance(seg, Tone):
-                    player.audio(job.job, tone(seg.freq_hz, seg.ms, rate))
+                    elif isinstance(seg, Text):
+                        s = settings
+                        if seg.pitch_semitones:
+                            s = replace(s, pitch_semitones=min(12.0, s.pitch_semitones + seg.pitch_semitones))
+                        if not self._speak_text(job.job, seg.text, job.voice, s, token):
+                            return
+                    elif isinstance(seg, Mark):
+                        player.mark(job.job, seg.name)
+                    elif isinstance(seg, Pause):
+                        player.audio(job.job, np.zeros(int(rate * seg.ms / 1000), np.float32))
+                    elif isinstance(seg, Tone):
+                        player.audio(job.job, tone(seg.freq_hz, seg.ms, rate))
+                except InputError as exc:  # e.g. nothing speakable in "..."
+                    log.debug("segment of message %d skipped: %s", job.job, exc)
         except Exception:
             log.exception("synthesis of message %d failed; ending it", job.job)
         finally:
@@ -305,34 +307,74 @@ class Module:
                 player.end(job.job)
             self._running.pop(job.job, None)
 
-    def _speak_text(
-        self, job: int, text: str, voice: str | None, settings: SpeakSettings, cancel: CancelToken, rate: int
-    ) -> bool:
-        """Play ``text``; False once the job is stopped. Short texts come from (and go to) the phrase
-        cache; a short text's synthesis runs to its end even after a STOP (a few ms: screen-reader
-        users interrupt a character or a key name all the time, and will hear it again)."""
-        from parley_engine import CancelToken
+    #: Messages whose text is at most this long are synthesised to their end even after a STOP, so
+    #: that the phrase cache keeps them (a few ms of work: screen-reader users interrupt letters,
+    #: key names and short labels all the time, and hear them again).
+    FINISH_CHARS = 48
 
-        player, engine = self.player, self.engine
-        assert player is not None and engine is not None
-        key = (voice, text, settings)
-        hit = self.cache.get(key)
-        if hit is not None:
-            return all(player.audio(job, x) for x in hit)
-        cacheable = self.cache.max_entries > 0 and len(text) <= self.cache.max_chars
-        token = CancelToken() if cacheable else cancel
-        parts: list[FloatArray] = []
+    def _speak_text(
+        self, job: int, text: str, voice: str | None, settings: SpeakSettings, cancel: CancelToken
+    ) -> bool:
+        """Play plain ``text`` through the phrase cache; False once the job is stopped."""
+        engine = self.engine
+        assert engine is not None
+        if self.cache is None:
+            return self._play(job, engine.stream(text, voice, settings, cancel), cancel, cancel)
+        finish = len(text) <= self.FINISH_CHARS
+        token = _new_token() if finish else cancel
+        return self._play(job, engine.stream_cached(text, self.cache, voice, settings, token), cancel, token)
+
+    def _speak_ssml(self, job: Job, body: str, settings: SpeakSettings, cancel: CancelToken) -> bool:
+        """Play an SSML document; its marks are queued at their exact sample."""
+        from parley_engine.ssml import strip_tags
+
+        engine = self.engine
+        assert engine is not None
+        finish = self.cache is not None and len(strip_tags(body)) <= self.FINISH_CHARS
+        token = _new_token() if finish else cancel
+        stream = engine.stream_ssml(
+            body,
+            job.voice,
+            settings,
+            token,
+            punctuation=job.punctuation,
+            capitals=job.capitals,
+            cache=self.cache,
+        )
+        return self._play(job.job, stream, cancel, token)
+
+    def _play(
+        self,
+        job: int,
+        stream: Iterator[AudioChunk | MarkEvent] | Iterator[AudioChunk],
+        cancel: CancelToken,
+        token: CancelToken,
+    ) -> bool:
+        """Hand ``stream``'s audio and marks to the player. A stream with its own ``token`` (not the
+        job's ``cancel``) is consumed to its end even when the job is stopped (see FINISH_CHARS)."""
+        from parley_engine.ssml import MarkEvent
+
+        player = self.player
+        assert player is not None
+        own = token is not cancel
         playing = True
-        for chunk in engine.stream(text, voice, settings, token):
-            parts.append(chunk.samples)
-            if playing and not player.audio(job, chunk.samples):
-                playing = False
-                if not cacheable:
-                    return False
-            if cancel.cancelled and not cacheable:
+        marks: list[MarkEvent] = []
+        for item in stream:
+            if isinstance(item, MarkEvent):
+                marks.append(item)
+                continue
+            x, start = item.samples, item.start_sample
+            while playing and marks and marks[0].sample_offset < start + x.size:
+                cut = max(0, marks[0].sample_offset - start)
+                playing = player.audio(job, x[:cut]) and player.mark(job, marks.pop(0).name)
+                x, start = x[cut:], start + cut
+            if playing:
+                playing = player.audio(job, x)
+            if (not playing or cancel.cancelled) and not own:
                 return False
-        if cacheable and not token.cancelled:
-            self.cache.put(key, parts, rate)
+        for m in marks:
+            if playing:
+                playing = player.mark(job, m.name)
         return playing and not cancel.cancelled
 
     # -- player events (player thread) --------------------------------------------------------------
@@ -459,7 +501,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--test-output", metavar="DIR", help="no sound card: write WAVs + events.jsonl to DIR")
     p.add_argument("--voices", help="voices to load, comma-separated (default: heart)")
     p.add_argument("--default-voice", help="voice used when speech-dispatcher names none")
-    p.add_argument("--no-cache", action="store_true", help="do not keep the audio of short phrases")
+    p.add_argument(
+        "--no-cache", action="store_true", help="no phrase cache (every message synthesised afresh)"
+    )
     p.add_argument("--log-file", help="log here (default: stderr, which speech-dispatcher logs)")
     p.add_argument(
         "--install-config",
@@ -486,7 +530,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         test_output=Path(args.test_output) if args.test_output else None,
         voices=tuple(v.strip() for v in args.voices.split(",") if v.strip()) if args.voices else None,
         default_voice=args.default_voice,
-        cache_entries=0 if args.no_cache else None,
+        cache_mb=0.0 if args.no_cache else None,
         log_file=Path(args.log_file) if args.log_file else None,
     )
     _setup_logging(config)

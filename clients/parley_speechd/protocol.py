@@ -149,6 +149,8 @@ class Job:
     voice: a voice id from the list given to init_done (None: the engine's default).
     speed, pitch_semitones, volume_db: Parley's settings, mapped from speech-dispatcher's
         rate/pitch/volume (-100..100).
+    punctuation, capitals: the screen-reader modes for SSML segments (punctuation_mode none /
+        some / most / all; cap_let_recogn none / spell / icon).
     """
 
     job: int
@@ -158,6 +160,8 @@ class Job:
     speed: float
     pitch_semitones: float
     volume_db: float
+    punctuation: str = "none"
+    capitals: str = "none"
 
 
 @dataclass(frozen=True)
@@ -535,7 +539,18 @@ class ModuleProtocol:
             return []
         segments = parse_message(kind, body, self._settings)
         voice, sp = speak_settings(self._settings, self._voices)
-        job = Job(self._next_job, kind, segments, voice, sp.speed, sp.pitch_semitones, sp.volume_db)
+        st = self._settings
+        job = Job(
+            self._next_job,
+            kind,
+            segments,
+            voice,
+            sp.speed,
+            sp.pitch_semitones,
+            sp.volume_db,
+            st.punctuation_mode,
+            st.cap_let_recogn,
+        )
         self._next_job += 1
         self._current = _Current(job.job)
         self._out.append(R_SPEAKING)

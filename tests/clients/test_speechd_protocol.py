@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from parley_speechd.message import Mark, Pause, Text, Tone, VoiceEntry
+from parley_speechd.message import Mark, Pause, Ssml, Text, Tone, VoiceEntry
 from parley_speechd.protocol import (
     MAX_COMMAND_BYTES,
     ConfigureAudio,
@@ -86,8 +86,9 @@ def test_quit_before_and_after_init() -> None:
 
 def test_speak_events_in_order() -> None:
     m = ready()
-    a = speak(m, '<speak>Hello world.<mark name="__spd_0"/> This is a test.</speak>')
-    assert a.job.segments == (Text("Hello world."), Mark("__spd_0"), Text("This is a test."))
+    body = '<speak>Hello world.<mark name="__spd_0"/> This is a test.</speak>'
+    a = speak(m, body)
+    assert a.job.segments == (Ssml(body),)  # the engine's stream_ssml reads it
     j = a.job.job
     assert m.job_state is JobState.SPEAKING
     m.playback_started(j)
@@ -134,7 +135,7 @@ def test_multiline_char_is_refused_but_multiline_text_is_spoken() -> None:
     assert m.receive_data(b"KEY\na\nb\n.\n") == []
     assert lines(m) == ["202 OK RECEIVING MESSAGE", "305 DATA MORE THAN ONE LINE"]
     a = speak(m, "<speak>line one\nline two</speak>")
-    assert a.job.segments == (Text("line one line two"),)
+    assert a.job.segments == (Ssml("<speak>line one\nline two</speak>"),)
 
 
 def test_char_key_sound_icon_and_space() -> None:
@@ -144,7 +145,7 @@ def test_char_key_sound_icon_and_space() -> None:
     m.playback_ended(a.job.job)
     lines(m)
     a = speak(m, "shift_a", command="KEY")
-    assert a.job.segments == (Text("shift a"),)
+    assert a.job.segments == (Text("shift eh"),)
     m.playback_ended(a.job.job)
     lines(m)
     a = speak(m, "message", command="SOUND_ICON")
@@ -155,7 +156,7 @@ def test_crlf_and_invalid_utf8_are_tolerated() -> None:
     m = ready()
     actions = m.receive_data(b"SPEAK\r\n<speak>caf\xff</speak>\r\n.\r\n")
     assert lines(m) == ["202 OK RECEIVING MESSAGE", "200 OK SPEAKING"]
-    assert isinstance(actions[0], Speak) and actions[0].job.segments == (Text("caf\ufffd"),)
+    assert isinstance(actions[0], Speak) and actions[0].job.segments == (Ssml("<speak>caf\ufffd</speak>"),)
 
 
 def test_data_split_across_reads() -> None:
@@ -165,7 +166,7 @@ def test_data_split_across_reads() -> None:
     for i in range(len(data)):
         actions += m.receive_data(data[i : i + 1])
     assert len(actions) == 1 and isinstance(actions[0], Speak)
-    assert actions[0].job.segments == (Text("Hi"), Mark("x"), Text("there"))
+    assert actions[0].job.segments == (Ssml('<speak>Hi <mark name="x"/>there</speak>'),)
 
 
 # -- STOP / PAUSE ----------------------------------------------------------------------------------
@@ -262,7 +263,8 @@ def test_set_all_keys_as_speech_dispatcher_sends_them() -> None:
     assert a.job.speed == pytest.approx(4.0)
     assert a.job.pitch_semitones == pytest.approx(-6.0)
     assert a.job.volume_db == pytest.approx(-40.0)
-    assert a.job.segments == (Text("capital a b"),)  # spelled, capital announced
+    assert a.job.segments == (Text("capital eh b"),)  # spelled, capital announced
+    assert (a.job.punctuation, a.job.capitals) == ("most", "spell")
 
 
 @pytest.mark.parametrize(
@@ -377,35 +379,32 @@ def test_eof_stops_and_quits_silently() -> None:
 # -- message parsing -------------------------------------------------------------------------------
 
 
-def test_ssml_that_is_not_xml_is_spoken_with_its_marks() -> None:
+def spelling() -> ModuleProtocol:
     m = ready()
-    a = speak(m, '<speak>A & B <mark name="m1"/> c < d</speak')
-    assert a.job.segments == (Text("A & B"), Mark("m1"), Text("c < d"))
+    m.receive_data(b"SET\nspelling_mode=on\n.\n")
+    lines(m)
+    return m
+
+
+def test_spelling_mode_keeps_marks_even_in_broken_ssml() -> None:
+    m = spelling()
+    a = speak(m, '<speak>a&b <mark name="m1"/> c</speak')
+    assert a.job.segments == (Text("eh and b"), Mark("m1"), Text("c"))
 
 
 def test_ssml_doctype_is_never_expanded() -> None:
-    m = ready()
+    m = spelling()
     body = '<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">]><speak>&a;&a;</speak>'
     a = speak(m, body)
     assert all(isinstance(s, Text) and "aaaaaaaaaa" not in s.text for s in a.job.segments)
 
 
-def test_ssml_break_sub_say_as() -> None:
-    m = ready()
-    a = speak(
-        m,
-        '<speak>Hi<break time="300ms"/><sub alias="World Wide Web">WWW</sub> '
-        '<say-as interpret-as="characters">ab</say-as></speak>',
-    )
-    assert a.job.segments == (Text("Hi"), Pause(300.0), Text("World Wide Web a b"))
-
-
-def test_punctuation_modes() -> None:
-    m = ready()
-    m.receive_data(b"SET\npunctuation_mode=all\n.\n")
+def test_spelling_mode_breaks_and_capital_icons() -> None:
+    m = spelling()
+    m.receive_data(b"SET\ncap_let_recogn=icon\n.\n")
     lines(m)
-    a = speak(m, "<speak>Hi, you!</speak>")
-    assert a.job.segments == (Text("Hi comma you exclamation !"),)
+    a = speak(m, '<speak>A<break time="300ms"/>b</speak>')
+    assert a.job.segments == (Text("eh", 4.0), Pause(300.0), Text("b"))
 
 
 # -- fuzz ------------------------------------------------------------------------------------------
