@@ -1187,13 +1187,16 @@ class ClientProtocolV2:
     # -- messages to send --------------------------------------------------------------------------
 
     def create(self, context: str | None = None, **options: object) -> tuple[str, str]:
-        """(context id, ``create`` message). ``options`` are create's fields; None ones are left out."""
+        """(context id, ``create`` message). ``options`` are create's fields; None ones are left out.
+        Raises ValueError for an invalid id or one already open (the server would refuse it)."""
         if context is None:
             self._counter += 1
             context = f"c{self._counter}"
             while context in self._pending or context in self._by_context:
                 self._counter += 1
                 context = f"c{self._counter}"
+        if not 0 < len(context) <= MAX_ID_CHARS or _has_lone_surrogate(context):
+            raise ValueError(f"a context id is 1 to {MAX_ID_CHARS} characters of valid text, got {context!r}")
         if context in self._pending or context in self._by_context:
             raise ValueError(f"context {context!r} is already open on this connection")
         msg: dict[str, object] = {"type": "create", "context": context}
