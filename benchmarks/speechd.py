@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_results  # noqa: E402
 
 CHAR = "a"
+DISTINCT = "bcdefghijklmnopqrstuvwxyz0123456789.,;:!?()"  # each typed once: first occurrences
 PHRASE = "Open the file menu."
 LONG = " ".join(
     [
@@ -336,6 +337,7 @@ def main() -> int:
 
     rows = [
         ("single character, SPEAK -> first sample", "char", "char_p50"),
+        ("each character once (first occurrence)", "char_first_time", None),
         ("short phrase, SPEAK -> first sample", "phrase", "phrase_p50"),
         ("long text, SPEAK -> first sample", "long_first_sample", None),
         ("STOP -> silence", "stop_to_silence", "stop_p99"),
@@ -364,6 +366,7 @@ def main() -> int:
         }
         for name, case, q, target in (
             ("char_p50_ms", "char", "p50_ms", "char_p50"),
+            ("char_first_time_p50_ms", "char_first_time", "p50_ms", "char_p50"),
             ("phrase_p50_ms", "phrase", "p50_ms", "phrase_p50"),
             ("phrase_p99_ms", "phrase", "p99_ms", "phrase_p99"),
             ("stop_to_silence_p99_ms", "stop_to_silence", "p99_ms", "stop_p99"),

@@ -6,6 +6,7 @@ values optionally in double quotes:
     ParleyVoices        "heart"         # voices to load, comma-separated (each costs memory)
     ParleyDefaultVoice  "heart"         # used when speech-dispatcher asks for no particular voice
     ParleyCacheMB       64              # audio of short phrases kept, in MiB (0: no phrase cache)
+    ParleyWarmCache     1               # when idle, pre-render characters and key names (0: don't)
     ParleyThreads       1               # ONNX threads per session
     ParleyAudioDevice   ""              # a PortAudio device name or index ("" = the default)
     ParleyTestOutput    ""              # a directory: no sound card, write WAVs + events.jsonl
@@ -42,6 +43,7 @@ class ModuleConfig:
     voices: tuple[str, ...] = ("heart",)
     default_voice: str | None = None
     cache_mb: float = 64.0
+    warm_cache: bool = True
     threads: int = 1
     audio_device: str | int | None = None
     test_output: Path | None = None
@@ -54,6 +56,7 @@ class ModuleConfig:
         voices: tuple[str, ...] | None = None,
         default_voice: str | None = None,
         cache_mb: float | None = None,
+        warm_cache: bool | None = None,
         log_file: Path | None = None,
     ) -> ModuleConfig:
         c = self
@@ -65,6 +68,8 @@ class ModuleConfig:
             c = replace(c, default_voice=default_voice)
         if cache_mb is not None:
             c = replace(c, cache_mb=cache_mb)
+        if warm_cache is not None:
+            c = replace(c, warm_cache=warm_cache)
         if log_file is not None:
             c = replace(c, log_file=log_file)
         return c
@@ -95,6 +100,8 @@ def parse_config(text: str) -> ModuleConfig:
                     c = replace(c, voices=vs)
             elif name == "parleydefaultvoice":
                 c = replace(c, default_voice=value or None)
+            elif name == "parleywarmcache":
+                c = replace(c, warm_cache=value.strip().lower() not in ("0", "no", "off", "false"))
             elif name == "parleycachemb":
                 c = replace(c, cache_mb=max(0.0, float(value)))
             elif name == "parleythreads":

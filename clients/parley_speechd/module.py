@@ -112,6 +112,14 @@ class SynthEngine(Protocol):
     ) -> Iterator[AudioChunk | MarkEvent]: ...
 
 
+def _settings_of(job: Job, cls: type[SpeakSettings]) -> SpeakSettings:
+    return cls(
+        speed=min(4.0, max(0.5, job.speed)),
+        pitch_semitones=min(12.0, max(-12.0, job.pitch_semitones)),
+        volume_db=min(12.0, max(-40.0, job.volume_db)),
+    )
+
+
 def _new_token() -> CancelToken:
     from parley_engine import CancelToken
 
@@ -162,6 +170,12 @@ class Module:
         self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="parley-synth")
         self._running: dict[int, _Running] = {}
         self.quit = threading.Event()
+        # Idle warming of the phrase cache (letters, digits, symbols, key names) at the settings
+        # messages actually use: the first "a" typed is then as fast as the hundredth.
+        self._warm_cond = threading.Condition()
+        self._warm_want: tuple[str | None, SpeakSettings, str] | None = None
+        self._warm_done: set[tuple[object, ...]] = set()
+        self.warmed = 0
         if config.test_output is not None:
             config.test_output.mkdir(parents=True, exist_ok=True)
             self.events = EventLog(config.test_output / "events.jsonl")
@@ -250,6 +264,8 @@ class Module:
         if self.events is not None:
             self.events.write("speak", job=job.job, kind=job.kind, voice=job.voice, speed=round(job.speed, 3))
         self._pool.submit(self._synthesise, job, cancel, rate)
+        if self.cache is not None and self.config.warm_cache:
+            self._request_warm(job)
 
     def _stop(self, job: int, pause: bool) -> None:
         t = time.monotonic()
@@ -273,11 +289,7 @@ class Module:
         player, engine = self.player, self.engine
         assert player is not None and engine is not None
         token = cancel
-        settings = SpeakSettings(
-            speed=min(4.0, max(0.5, job.speed)),
-            pitch_semitones=min(12.0, max(-12.0, job.pitch_semitones)),
-            volume_db=min(12.0, max(-40.0, job.volume_db)),
-        )
+        settings = _settings_of(job, SpeakSettings)
         try:
             for seg in job.segments:
                 if token.cancelled:
@@ -377,6 +389,63 @@ class Module:
                 playing = player.mark(job, m.name)
         return playing and not cancel.cancelled
 
+    # -- idle cache warming -------------------------------------------------------------------------
+
+    def _request_warm(self, job: Job) -> None:
+        from parley_engine import SpeakSettings
+
+        settings = _settings_of(job, SpeakSettings)
+        key = (job.voice, settings, job.capitals)
+        if key in self._warm_done:
+            return
+        with self._warm_cond:
+            first = self._warm_want is None and not self._warm_done
+            self._warm_want = (job.voice, settings, job.capitals)
+            self._warm_cond.notify_all()
+        if first:
+            threading.Thread(target=self._warm_loop, name="parley-warm", daemon=True).start()
+
+    def _busy(self) -> bool:
+        with self._lock:
+            return self.machine.current_job is not None
+
+    def _warm_loop(self) -> None:
+        from dataclasses import replace as dc_replace
+
+        from parley_engine.cache import warm_texts
+
+        engine, cache = self.engine, self.cache
+        assert engine is not None and cache is not None
+        while not self.quit.is_set():
+            with self._warm_cond:
+                while self._warm_want is None and not self.quit.is_set():
+                    self._warm_cond.wait(0.5)
+                want = self._warm_want
+            if want is None:
+                continue
+            voice, settings, capitals = want
+            for text, pitch in warm_texts(None, characters=True, keys=True, capitals=capitals):
+                if self.quit.is_set() or self._warm_want != want:
+                    break
+                while self._busy() and not self.quit.is_set():  # never compete with speech
+                    time.sleep(0.02)
+                s = settings
+                if pitch:
+                    s = dc_replace(s, pitch_semitones=min(12.0, s.pitch_semitones + pitch))
+                try:
+                    for _ in engine.stream_cached(text, cache, voice, s):
+                        pass
+                    self.warmed += 1
+                except Exception:
+                    log.debug("warming %r failed", text, exc_info=True)
+            else:
+                with self._warm_cond:
+                    self._warm_done.add((voice, settings, capitals))
+                    if self._warm_want == want:
+                        self._warm_want = None
+                if self.events is not None:
+                    self.events.write("cache_warm", entries=len(cache), rendered=self.warmed)
+
     # -- player events (player thread) --------------------------------------------------------------
 
     def _on_player_event(self, ev: PlayerEvent) -> None:
@@ -408,6 +477,9 @@ class Module:
             self.quit.set()
 
     def close(self) -> None:
+        self.quit.set()
+        with self._warm_cond:
+            self._warm_cond.notify_all()
         for run in list(self._running.values()):
             run.cancel.cancel()
         if self.player is not None:
@@ -504,6 +576,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-cache", action="store_true", help="no phrase cache (every message synthesised afresh)"
     )
+    p.add_argument("--no-warm", action="store_true", help="do not pre-render characters and keys when idle")
     p.add_argument("--log-file", help="log here (default: stderr, which speech-dispatcher logs)")
     p.add_argument(
         "--install-config",
@@ -531,6 +604,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         voices=tuple(v.strip() for v in args.voices.split(",") if v.strip()) if args.voices else None,
         default_voice=args.default_voice,
         cache_mb=0.0 if args.no_cache else None,
+        warm_cache=False if args.no_warm else None,
         log_file=Path(args.log_file) if args.log_file else None,
     )
     _setup_logging(config)
