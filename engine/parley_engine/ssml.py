@@ -1155,10 +1155,9 @@ def _speak_runs(
             started = -1  # last utterance seen with audio
             for c in source:
                 audible = bool(np.any(c.samples))
-                if c.words:
-                    for w in c.words:
-                        if w.char_start < 0:
-                            continue
+                located = [w for w in c.words if w.char_start >= 0]
+                if located:
+                    for w in located:
                         while pending and pending[0][0] <= w.char_start:
                             resolve(pending.pop(0)[1], pos + w.start_sample)
                 elif audible and c.utterance_index > started and c.utterance_index < len(plan.chunks):

@@ -159,3 +159,25 @@ def test_spelled_capitals_icon_are_raised() -> None:
 
 def test_hop_sized_fake() -> None:
     assert SR % HOP == 0
+
+
+def test_runs_through_the_phrase_cache_keep_their_marks() -> None:
+    from parley_engine.cache import PhraseCache
+
+    v = FakeVoice()
+    e = fake_engine(fake=v)
+    cache = PhraseCache()
+    ssml = '<speak>Open <mark name="m"/>the menu<break time="100ms"/>now</speak>'
+    first = list(e.stream_ssml(ssml, "fake", cache=cache))
+    calls = v.calls
+    again = list(e.stream_ssml(ssml, "fake", cache=cache))
+    assert v.calls == calls and len(cache) == 2  # both runs served from the cache
+    assert [m for m in first if isinstance(m, MarkEvent)] == [m for m in again if isinstance(m, MarkEvent)]
+    np.testing.assert_array_equal(audio(first), audio(again))
+    # an entry rendered from another spelling of the same reading: marks fall back to run edges
+    cache.clear()
+    list(e.stream_cached("Doctor Smith said hi", cache, "fake"))
+    _, marks = split(
+        list(e.stream_ssml('<speak>Dr. Smith <mark name="x"/>said hi</speak>', "fake", cache=cache))
+    )
+    assert [m.name for m in marks] == ["x"]
