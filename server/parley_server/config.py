@@ -38,6 +38,9 @@ class ServerConfig:
     connection_high_water_ms, connection_low_water_ms: protocol v2, the audio queued for all of a
         connection's contexts together: over the high mark, a context that already holds
         low_water_ms pauses until the total is back at the low mark.
+    send_ahead_ms: protocol v2, how far ahead of a real-time listener a context's frames are sent
+        (None: as fast as they are made). Keeps the socket free of long bursts, so ``cancelled``
+        and the other contexts' frames never wait behind seconds of one context's audio.
     max_message_bytes: largest incoming message; bigger ones close the connection (1009). The
         default fits a max_text_chars text even if every character is a JSON escape.
     write_limit_bytes: high-water mark of the socket's write buffer, in bytes.
@@ -58,6 +61,7 @@ class ServerConfig:
     low_water_ms: float = 500.0
     connection_high_water_ms: float = 10_000.0
     connection_low_water_ms: float = 5_000.0
+    send_ahead_ms: float | None = 1000.0
     max_message_bytes: int = 1 << 20
     write_limit_bytes: int = 32 * 1024
     socket_send_buffer_bytes: int | None = 128 * 1024
@@ -85,6 +89,8 @@ class ServerConfig:
                 "need 0 <= connection_low_water_ms < connection_high_water_ms, got "
                 f"{self.connection_low_water_ms} and {self.connection_high_water_ms}"
             )
+        if self.send_ahead_ms is not None and self.send_ahead_ms < 100:
+            problems.append(f"send_ahead_ms must be at least 100 or None, got {self.send_ahead_ms}")
         if self.max_contexts < 1:
             problems.append(f"max_contexts must be at least 1, got {self.max_contexts}")
         if self.max_message_bytes < 4096:

@@ -7,7 +7,10 @@ by :class:`~parley_server.protocol_v2.ServerProtocolV2`. What lives here:
   end) in its own FIFO; the writer sends the protocol's control messages first, then one item of
   each context with something to send, round-robin, so all contexts interleave fairly. An item is
   handed to the protocol only when the writer is about to send it, so a ``cancel`` takes effect at
-  once: no frame of the context is sent after ``cancelled``.
+  once: no frame of the context is sent after ``cancelled``. Frames leave at most
+  ``send_ahead_ms`` ahead of a real-time listener (in slices of ~100 ms), so the socket never
+  holds a burst of seconds of audio that a ``cancelled`` (or another context's frame) would
+  queue behind.
 * **One producer task per context, only while it has text to speak.** It speaks the context's
   pieces in order, each with ``engine.stream`` on the shared :class:`~parley_server.workers.WorkerPool`
   (one job per engine chunk, earliest deadline first: the deadline is when a real-time listener
@@ -69,6 +72,8 @@ log = logging.getLogger("parley.server.v2")
 # A peer that floods us with messages while not reading our replies stops being read once this many
 # replies are waiting (TCP backpressure instead of an unbounded outbox).
 _MAX_OUTBOX_MESSAGES = 64
+# A context held back by send_ahead_ms is sent again in slices of about this much audio.
+_SEND_GRANULE_S = 0.1
 
 
 # --------------------------------------------------------------------------------------------------
@@ -204,6 +209,8 @@ class _Context:
         self.output = Output(OutputFormat(cfg.voice_rate_hz, cfg.sample_rate_hz, cfg.format, cfg.frame_ms))
         self.out_state = self.output.init_state()
         self.run_out_s: float | None = None  # when a real-time listener runs out of our audio
+        self.sent_until = 0.0  # ... of the audio sent so far (time.monotonic)
+        self.send_at = 0.0  # when held frames may go (see ContextConnection._write)
         self._pacing = False  # paused for being high_water_ms ahead of real time
         self.pause_ms = 0.0  # pause owed after the last piece spoken
         self.spoken = 0
@@ -392,16 +399,13 @@ class ContextConnection:
         self.flow = FlowControl(WaterMarks(cfg.connection_high_water_ms, cfg.connection_low_water_ms))
         self.contexts: dict[str, _Context] = {}
         self.tasks: set[asyncio.Task[None]] = set()  # producers still running (also stopped ones)
-        self._ready: deque[_Context] = deque()
-        self._queued: set[_Context] = set()
+        self._ready: deque[_Context] = deque()  # contexts with items to send, round-robin
+        self._queued: set[_Context] = set()  # (those in _ready)
+        self._held: set[_Context] = set()  # frames waiting for their send time (send_ahead_ms)
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()
         self._drained.set()
         self._timer: asyncio.TimerHandle | None = None
-
-    @property
-    def engine(self) -> SynthesisEngine:
-        return self.server.engine
 
     async def run(self) -> None:
         self.proto.connection_made()
@@ -449,7 +453,7 @@ class ContextConnection:
     # -- accounting used by the contexts ------------------------------------------------------------
 
     def ready(self, ctx: _Context) -> None:
-        if ctx not in self._queued:
+        if ctx not in self._queued and ctx not in self._held:
             self._queued.add(ctx)
             self._ready.append(ctx)
         self._wake.set()
@@ -481,6 +485,8 @@ class ContextConnection:
 
     async def _write(self) -> None:
         proto = self.proto
+        lead = self.server.config.send_ahead_ms
+        lead_s = None if lead is None else lead / 1000.0
         while True:
             messages = proto.data_to_send()
             if messages:
@@ -488,15 +494,30 @@ class ContextConnection:
                     await self.ws.send(m)
                 continue
             self._drained.set()
+            now = time.monotonic()
+            for held in [c for c in self._held if c.send_at <= now]:
+                self._held.discard(held)
+                self.ready(held)
             if not self._ready:
+                timeout = min(c.send_at for c in self._held) - now if self._held else None
                 self._wake.clear()
-                await self._wake.wait()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
                 continue
             ctx = self._ready.popleft()
             self._queued.discard(ctx)
             if ctx.stopped or not ctx.items:
                 continue
-            self._deliver(ctx, ctx.pop())
+            head = ctx.items[0]
+            if lead_s is not None and isinstance(head, _Frame) and ctx.sent_until - now > lead_s:
+                # Far enough ahead of a real-time listener: send the next ~100 ms a little later.
+                ctx.send_at = ctx.sent_until - lead_s + _SEND_GRANULE_S
+                self._held.add(ctx)
+                continue
+            item = ctx.pop()
+            self._deliver(ctx, item)
+            if isinstance(item, _Frame):
+                ctx.sent_until = max(ctx.sent_until, now) + item.audio_ms / 1000.0
             if ctx.items:
                 self.ready(ctx)
 

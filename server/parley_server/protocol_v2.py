@@ -414,10 +414,6 @@ class ServerProtocolV2:
         ctx = self._contexts.get(context)
         return None if ctx is None else ctx.state
 
-    def context_config(self, context: str) -> ContextConfig | None:
-        ctx = self._contexts.get(context)
-        return None if ctx is None else ctx.config
-
     @property
     def outbox_size(self) -> int:
         return len(self._outbox)

@@ -324,6 +324,26 @@ def test_slow_reader_pauses_generation_per_context_and_per_connection() -> None:
     run(main(), timeout_s=60)
 
 
+def test_frames_leave_at_most_send_ahead_ms_ahead_of_real_time() -> None:
+    engine = WordEngine()
+
+    async def main() -> None:
+        async with running(engine, send_ahead_ms=300.0) as (_, url), ParleyContexts(url) as conn:
+            ctx = conn.create("npc", text="Long enough. chunks:10", end=True)
+            arrivals: list[tuple[float, int]] = []
+            async for frame in ctx:
+                arrivals.append((time.monotonic(), frame.sample_offset))
+            t_first = arrivals[0][0]
+            total_s = samples_of(10) / 24000
+            for t, offset in arrivals:
+                # Never more than the lead (+ one 100 ms slice, + scheduling slack) ahead of real time.
+                assert t >= t_first + offset / 24000 - 0.3 - 0.1 - 0.05, (t - t_first, offset)
+            assert arrivals[-1][0] - t_first >= total_s - 0.45  # paced: not all at once
+            assert ctx.done is not None and ctx.done.samples == samples_of(10)
+
+    run(main())
+
+
 # -- streamed text, budget, update, timestamps -----------------------------------------------------
 
 
