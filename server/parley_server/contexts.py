@@ -47,7 +47,7 @@ from websockets.exceptions import ConnectionClosed
 
 from .flow import FlowControl, WaterMarks
 from .output import Output, OutputFormat, OutputState, map_words
-from .protocol import SEED_MAX, ErrorCode, ProtocolErrorEvent
+from .protocol import SEED_MAX, ErrorCode, ProtocolErrorEvent, _short
 from .protocol_v2 import (
     ContextConfig,
     EndContext,
@@ -312,7 +312,7 @@ class _Context:
         except asyncio.CancelledError:
             raise
         except ParleyError as exc:
-            self._put(_Fail(exc.code, f"context {self.cfg.id!r}: {exc.message}", exc.field))
+            self._put(_Fail(exc.code, f"context {_short(self.cfg.id)}: {exc.message}", exc.field))
             self.failed = True
             self.pieces.clear()
         except Exception as exc:
@@ -320,7 +320,8 @@ class _Context:
             self._put(
                 _Fail(
                     ErrorCode.INTERNAL_ERROR.value,
-                    f"context {self.cfg.id!r}: the server failed while synthesising; its log has the details",
+                    f"context {_short(self.cfg.id)}: the server failed while synthesising; "
+                    "its log has the details",
                     None,
                 )
             )
