@@ -418,10 +418,16 @@ def test_public_api_is_pinned() -> None:
     assert sorted(text.__all__) == [
         "EspeakPhonemizer",
         "MisakiG2P",
+        "SpokenChar",
         "TextChunk",
+        "char_name",
+        "key_text",
         "normalize",
         "plan_chunks",
+        "punctuate",
+        "spell",
         "split_sentences",
+        "spoken_char",
     ]
 
 
