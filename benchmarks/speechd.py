@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
@@ -81,6 +82,8 @@ class ModuleProcess:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.stdin = self.proc.stdin
         self.stdout = self.proc.stdout
+        self._lines: queue.Queue[bytes] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
 
     def send(self, text: str) -> float:
         data = text.encode()
@@ -89,8 +92,16 @@ class ModuleProcess:
         self.stdin.flush()
         return t
 
-    def line(self) -> bytes:
-        ln = self.stdout.readline()
+    def _read(self) -> None:
+        for ln in iter(self.stdout.readline, b""):
+            self._lines.put(ln)
+        self._lines.put(b"")
+
+    def line(self, timeout_s: float = 60.0) -> bytes:
+        try:
+            ln = self._lines.get(timeout=timeout_s)
+        except queue.Empty:
+            raise TimeoutError(f"the module said nothing for {timeout_s} s") from None
         if not ln:
             raise RuntimeError("the module exited")
         return ln
@@ -188,6 +199,18 @@ def bench_parley(repeats: int, warmup: int, cache: bool) -> dict[str, Any]:
                 first_sample(payload)
             runs = [first_sample(payload) for _ in range(repeats)]
             res[name] = stats([r[0] for r in runs])
+        if cache:  # the module pre-renders characters and key names while idle: let it finish
+            t_wait = time.monotonic()
+            while time.monotonic() - t_wait < 120 and not any(
+                e["event"] == "cache_warm" for e in tail.events
+            ):
+                tail.poll()
+                time.sleep(0.1)
+            res["warm_wait_s"] = round(time.monotonic() - t_wait, 1)
+        # a data line starting with "." is escaped as speech-dispatcher does it: ".."
+        res["char_first_time"] = stats(
+            [first_sample(f"CHAR\n{'.' + c if c == '.' else c}\n.\n")[0] for c in DISTINCT]
+        )
         for _ in range(max(1, warmup // 2)):
             first_sample(f"SPEAK\n<speak>{LONG}</speak>\n.\n", 0.2)
         runs = [first_sample(f"SPEAK\n<speak>{LONG}</speak>\n.\n", 0.2) for _ in range(repeats)]

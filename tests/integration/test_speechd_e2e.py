@@ -218,6 +218,18 @@ class Ssip:
             self.sock.close()
 
 
+def _wait_any(
+    d: Dispatcher, job: int, kinds: tuple[str, ...], timeout_s: float = 30.0
+) -> list[dict[str, object]]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = [e for e in d.events_of(job) if e["event"] in kinds]
+        if found:
+            return found
+        time.sleep(0.01)
+    raise AssertionError(f"none of {kinds} for job {job}")
+
+
 def _rms(x: npt.NDArray[np.float32]) -> float:
     return float(np.sqrt(np.mean(x.astype(np.float64) ** 2))) if x.size else 0.0
 
@@ -244,7 +256,9 @@ def test_spd_say_hello_world(dispatcher: Dispatcher) -> None:
     # every sample that played is in the file, and playback took as long as the audio lasts
     end = dispatcher.wait_event(job, "end")
     first = dispatcher.wait_event(job, "first_sample")
-    assert float(str(end["t"])) - float(str(first["t"])) == pytest.approx(duration, abs=0.1)
+    # on a loaded machine synthesis can fall behind real time: the virtual card logs each gap
+    gaps = sum(float(str(e["gap_ms"])) for e in dispatcher.events_of(job) if e["event"] == "underrun") / 1000
+    assert float(str(end["t"])) - float(str(first["t"])) == pytest.approx(duration + gaps, abs=0.05)
 
 
 @pytest.mark.parametrize(
@@ -256,11 +270,16 @@ def test_spd_say_other_message_types(dispatcher: Dispatcher, args: tuple[str, ..
     before = dispatcher.last_job()
     r = dispatcher.say(*args)
     assert r.returncode == 0, r.stderr
+    deadline = time.monotonic() + 10
+    while dispatcher.last_job() == before:  # spd-say -w does not wait for a sound icon
+        assert time.monotonic() < deadline, "the message never reached the module"
+        time.sleep(0.01)
     job = dispatcher.last_job()
-    assert job > before
-    dispatcher.wait_event(job, "end")
+    ended = next(e for e in _wait_any(dispatcher, job, ("end", "silence")))
     x, rate = dispatcher.wav(job)
-    assert x.size / rate >= min_s and _rms(x) > 0.01
+    if ended["event"] == "end":
+        assert x.size / rate >= min_s
+    assert x.size > 0 and _rms(x) > 0.01
 
 
 # -- STOP ----------------------------------------------------------------------------------------------
@@ -331,3 +350,36 @@ def test_index_marks_arrive_in_order_when_their_audio_plays(dispatcher: Dispatch
         assert heard_s == pytest.approx(at_s, abs=0.05)  # ...and reported when that audio played
         prev = at_s
     assert prev < x.size / rate
+
+
+# -- PAUSE / RESUME ------------------------------------------------------------------------------------
+
+
+def test_pause_stops_at_a_sentence_mark_and_resume_speaks_the_rest(dispatcher: Dispatcher) -> None:
+    client = Ssip(dispatcher.socket_path)
+    try:
+        client.cmd("SET SELF NOTIFICATION ALL on")
+        before = dispatcher.last_job()
+        client.speak("First sentence here. Second sentence comes next. Third sentence ends it.")
+        deadline = time.monotonic() + 30
+        while dispatcher.last_job() == before:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        job = dispatcher.last_job()
+        dispatcher.wait_event(job, "begin")
+        client.cmd("PAUSE SELF")
+        paused = client.wait_events({"704", "702", "703"})
+        assert paused[-1].startswith("704"), paused
+        x, rate = dispatcher.wav(job)
+        marks = [e for e in dispatcher.events_of(job) if e["event"] == "mark"]
+        assert marks and str(marks[-1]["name"]).startswith("__spd_")
+        assert abs(x.size - int(str(marks[-1]["sample"]))) < 0.1 * rate  # silent right at that mark
+        client.cmd("RESUME SELF")
+        resumed = client.wait_events({"702"})
+        assert resumed[-1].startswith("702")
+    finally:
+        client.close()
+    after = dispatcher.last_job()
+    assert after > job  # speech-dispatcher sent the rest as a new message
+    rest, rate = dispatcher.wav(after)
+    assert 0.5 < rest.size / rate < 6.0 and _rms(rest) > 0.02
