@@ -27,7 +27,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Final, Literal, TypeAlias
 
-from parley_engine.text.screenreader import char_name, key_text, spell, spoken_char
+from parley_engine.text.screenreader import char_name, key_text, punctuate, spell, spoken_char
 
 __all__ = [
     "CAP_LET_RECOGN",
@@ -64,6 +64,10 @@ VOICE_TYPES: Final = (
 )
 #: Longest text handed to the engine in one call (the engine refuses more than 20,000 characters).
 MAX_SEGMENT_CHARS: Final = 10_000
+#: Longer SPEAK bodies are not given to the engine's SSML reader (it takes a document's text up to
+#: the engine's 20,000 characters): the module reads them itself — text, marks, breaks — and
+#: speaks the text in pieces, so a long document is read to its end.
+MAX_SSML_BODY_CHARS: Final = 15_000
 #: Sound icons: a short tone (Hz, ms).
 SOUND_ICON_TONE: Final = (880.0, 60.0)
 
@@ -259,7 +263,14 @@ def parse_message(kind: MessageKind, body: str, settings: Settings) -> tuple[Seg
     if kind == "sound_icon":
         return (Tone(*SOUND_ICON_TONE),)
     if not settings.spelling_mode:
-        return (Ssml(body),) if body.strip() else ()
+        if len(body) <= MAX_SSML_BODY_CHARS:
+            return (Ssml(body),) if body.strip() else ()
+        long: list[Segment] = []
+        for seg in _ssml_segments(body):
+            long.append(
+                Text(punctuate(seg.text, settings.punctuation_mode)) if isinstance(seg, Text) else seg
+            )
+        return _merge(long)
     out: list[Segment] = []
     for seg in _ssml_segments(body):
         if isinstance(seg, Text):

@@ -360,6 +360,18 @@ def test_enormous_message_is_read_to_its_end_and_refused() -> None:
     speak(m, "<speak>still works</speak>")
 
 
+def test_a_long_document_is_spoken_in_pieces_with_its_marks() -> None:
+    m = ready()
+    sentence = "This sentence is part of a very long document. "
+    body = "<speak>" + sentence * 300 + '<mark name="middle"/>' + sentence * 300 + "</speak>"
+    a = speak(m, body)
+    segs = a.job.segments
+    texts = [s for s in segs if isinstance(s, Text)]
+    assert Mark("middle") in segs and len(texts) >= 4
+    assert all(len(t.text) <= 10_000 for t in texts)
+    assert sum(len(t.text) for t in texts) >= len(sentence) * 600 - 1000
+
+
 def test_overlong_command_line_is_answered_once() -> None:
     m = ready()
     m.receive_data(b"A" * (MAX_COMMAND_BYTES * 3))
