@@ -53,6 +53,7 @@ __all__ = [
     "KokoroModel",
     "KokoroVoice",
     "kokoro_voice_info",
+    "shared_misaki",
     "limit_peaks",
 ]
 
@@ -184,11 +185,28 @@ class _Front(Protocol):
     def __call__(self, text: str) -> str: ...
 
 
+#: Key under which a MisakiG2P is kept in a loader's ``shared`` dict, so every voice family of one
+#: ``Engine.load`` can use the same instance (the American lexicons take ~120 MB, the British ~100).
+MISAKI_SHARED_KEY: Final = "text:misaki-g2p:{variant}"
+
+
+def shared_misaki(shared: dict[str, object] | None, *, british: bool) -> MisakiG2P:
+    """The MisakiG2P kept in ``shared`` (created there on first use; loads lazily, thread-safe)."""
+    if shared is None:
+        return MisakiG2P(british=british)
+    key = MISAKI_SHARED_KEY.format(variant="gb" if british else "us")
+    g = shared.get(key)
+    if not isinstance(g, MisakiG2P):
+        g = MisakiG2P(british=british)
+        shared[key] = g
+    return g
+
+
 class _English:
     """English text -> misaki phonemes: Parley's English normaliser, then hibari's misaki port."""
 
-    def __init__(self, british: bool) -> None:
-        self._g2p = MisakiG2P(british=british)
+    def __init__(self, g2p: MisakiG2P) -> None:
+        self._g2p = g2p
 
     def load(self) -> None:
         self._g2p.load()
@@ -227,7 +245,7 @@ class KokoroModel:
     language, created on first use). Immutable after construction except for those lazily built
     phonemisers (guarded by a lock); ``run`` is thread-safe (onnxruntime sessions are)."""
 
-    def __init__(self, *, threads: int = 1) -> None:
+    def __init__(self, *, threads: int = 1, shared: dict[str, object] | None = None) -> None:
         self.session = make_session(
             _with_durations(KOKORO_MODEL.verify(), KOKORO_MODEL.sha256), threads=threads
         )
@@ -244,6 +262,7 @@ class KokoroModel:
         self.alphabet = frozenset(self.vocab)
         self.threads = threads
         self._fronts: dict[str, _Front] = {}
+        self._shared = shared
         self._lock = threading.Lock()
         self._warm = False
 
@@ -254,7 +273,7 @@ class KokoroModel:
             return cls(threads=threads)
         m = shared.get(SHARED_KEY)
         if not isinstance(m, KokoroModel):
-            m = cls(threads=threads)
+            m = cls(threads=threads, shared=shared)
             shared[SHARED_KEY] = m
         return m
 
@@ -265,7 +284,7 @@ class KokoroModel:
             if f is None:
                 espeak = LANGUAGES[lang][2]
                 if lang in ("a", "b"):
-                    f = _English(british=lang == "b")
+                    f = _English(shared_misaki(self._shared, british=lang == "b"))
                 elif lang == "j":
                     f = KokoroJapanese(self.alphabet)
                 else:
