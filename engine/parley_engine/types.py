@@ -44,7 +44,8 @@ class SpeakSettings:
         modification beyond it.
     pitch_semitones: pitch shift, MIN_PITCH_SEMITONES..MAX_PITCH_SEMITONES (0 = natural).
     volume_db: gain in dB, MIN_VOLUME_DB..MAX_VOLUME_DB (a soft limiter keeps peaks below 1.0).
-    seed: fixes the vocoder's noise so repeated requests are sample-identical (None = random).
+    seed: fixes the vocoder's noise so repeated requests are sample-identical (None = random);
+        voices whose randomness is drawn inside the ONNX graph (Piper's) are not made repeatable.
     """
 
     speed: float = 1.0
