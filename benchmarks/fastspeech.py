@@ -8,7 +8,10 @@ Screen-reader users listen at 3-4x. Parley reaches a speed ``s`` in two stages: 
 duration control up to ``Voice.max_model_speed`` (the model speaks faster), then WSOLA time-scale
 modification of the model's output for the rest (``s / max_model_speed``). ``--model-speeds``
 runs the same sentences with ``max_model_speed`` overridden on the loaded voice (an instance
-attribute; "default" = the class's value), so the split can be chosen by measurement.
+attribute; "default" = the class's value), so the split can be chosen by measurement;
+``--wsola-frame-ms`` (an experiment) changes the WSOLA frame length for the run. ``--espeak`` adds
+espeak-ng at 175 x speed words per minute as a reference (the synthesiser screen-reader users run
+fast).
 
 Each clip is ``Engine.stream`` concatenated (seed 1), transcribed by the WER harness of
 ``benchmarks/quality.py`` (Whisper tiny.en, faster-whisper int8, beam 5, temperature 0, same
@@ -40,6 +43,10 @@ def _config_label(model_speed: float | None) -> str:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from parley_engine import Engine, SpeakSettings
 
+    if args.wsola_frame_ms:
+        from parley_kernels import tsm
+
+        tsm.FRAME_MS = args.wsola_frame_ms  # type: ignore[misc]  # experiment: read by init_state
     sentences = load_sentences(Path(args.sentences))[: args.limit]
     voices = [v.strip() for v in args.voices.split(",") if v.strip()]
     speeds = sorted({float(s) for s in args.speeds.split(",")} - {1.0})
@@ -58,7 +65,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     def measure(vid: str, speed: float, base_s: list[float]) -> dict[str, Any]:
         voice = engine.voice(vid)
-        errors, clips = [], []
+        errors, clips, restored = [], [], []
         synth_s = asr_s = 0.0
         sr = sr_of[vid]
         for i, s in enumerate(sentences):
@@ -72,16 +79,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             e = word_errors(refs[i], score_words(text, reference=s))
             errors.append(e)
             dur = len(x) / sr
-            clips.append(
-                {
-                    "index": i,
-                    "transcript": text,
-                    "wer": e.wer,
-                    "edits": e.edits,
-                    "duration_s": dur,
-                    "speedup": base_s[i] / dur if base_s and dur else 1.0,
-                }
-            )
+            clip = {
+                "index": i,
+                "transcript": text,
+                "wer": e.wer,
+                "edits": e.edits,
+                "duration_s": dur,
+                "speedup": base_s[i] / dur if base_s and dur else 1.0,
+            }
+            if args.restore and base_s and dur:
+                t = time.perf_counter()
+                heard = asr(slow_down(x, sr, base_s[i] / dur), sr)
+                asr_s += time.perf_counter() - t
+                r = word_errors(refs[i], score_words(heard, reference=s))
+                restored.append(r)
+                clip["restored_transcript"] = heard
+            clips.append(clip)
         audio_s = sum(c["duration_s"] for c in clips)
         n_words = sum(len(r) for r in refs)
         model_speed = min(speed, voice.max_model_speed)
@@ -101,19 +114,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "words_per_minute": 60.0 * n_words / audio_s if audio_s else None,
             "synthesis_s": synth_s,
             "asr_s": asr_s,
+            "restored_wer": corpus_wer(restored) if restored else None,
             "clips": clips,
         }
 
     def show(vid: str, label: str, row: dict[str, Any]) -> None:
+        restored = row.get("restored_wer")
         print(
             f"{vid:8}{label:12}{row['speed']:4g}x  WER {100 * row['wer']:6.2f}%  "
-            f"speed reached {row['speedup_vs_1x']:4.2f}x  {row['words_per_minute'] or 0:5.0f} wpm",
+            f"speed reached {row['speedup_vs_1x']:4.2f}x  {row['words_per_minute'] or 0:5.0f} wpm"
+            + (f"  restored to 1x: WER {100 * restored:.2f}%" if restored is not None else ""),
             flush=True,
         )
 
     results: dict[str, Any] = {}
     if args.espeak:
-        results["espeak-ng"] = espeak_reference(sentences, refs, speeds, asr, show)
+        results["espeak-ng"] = espeak_reference(sentences, refs, speeds, asr, show, args.restore)
     for vid in voices:
         voice = engine.voice(vid)
         class_default = type(voice).max_model_speed
@@ -121,9 +137,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         base_s = [c["duration_s"] for c in one["clips"]]
         show(vid, "", one)
         results[vid] = {"class_max_model_speed": class_default, "1x": one, "configs": {}}
+        seen: set[float] = set()
         for ms in model_speeds:
             label = _config_label(ms)
-            voice.max_model_speed = class_default if ms is None else ms
+            effective = class_default if ms is None else ms
+            if effective in seen:
+                continue  # the same split as a config already measured for this voice
+            seen.add(effective)
+            voice.max_model_speed = effective
             try:
                 rows = {}
                 for speed in speeds:
@@ -144,12 +165,27 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "load_s": asr_load_s,
         },
         "target": "WER at 3x <= 15%",
+        "wsola_frame_ms": args.wsola_frame_ms or 25.0,
         "voices": results,
     }
 
 
+def slow_down(x: np.ndarray, sr: int, factor: float) -> np.ndarray:
+    """``x`` made ``factor`` times longer by WSOLA (in steps of at most 2x): the diagnostic
+    "restored" transcript asks whether the words survived, apart from the ASR's own trouble with
+    fast speech."""
+    from parley_kernels import tsm
+
+    y = np.asarray(x, np.float32)
+    while factor > 1.0 + 1e-3:
+        step = min(2.0, factor)
+        y = tsm.time_stretch(y, sr, 1.0 / step)
+        factor /= step
+    return y
+
+
 def espeak_reference(
-    sentences: list[str], refs: list[list[str]], speeds: list[float], asr: Any, show: Any
+    sentences: list[str], refs: list[list[str]], speeds: list[float], asr: Any, show: Any, restore: bool
 ) -> dict[str, Any]:
     """espeak-ng (libespeak-ng of espeakng-loader, en-us) at 175 x speed words per minute: the
     formant synthesiser screen-reader users run at high rates, through the same ASR and scoring."""
@@ -160,7 +196,7 @@ def espeak_reference(
     base_s: list[float] = []
     for speed in [1.0, *speeds]:
         espeak.set_rate(int(round(ESPEAK_NORMAL_WPM * speed)))
-        errors, clips = [], []
+        errors, clips, restored = [], [], []
         for i, s in enumerate(sentences):
             _, x = espeak.synth(s)
             text = asr(x, espeak.sample_rate_hz)
@@ -169,7 +205,13 @@ def espeak_reference(
             dur = len(x) / espeak.sample_rate_hz
             if speed == 1.0:
                 base_s.append(dur)
-            clips.append({"index": i, "transcript": text, "wer": e.wer, "edits": e.edits, "duration_s": dur})
+            clip = {"index": i, "transcript": text, "wer": e.wer, "edits": e.edits, "duration_s": dur}
+            if restore and speed != 1.0:
+                heard = asr(slow_down(x, espeak.sample_rate_hz, base_s[i] / dur), espeak.sample_rate_hz)
+                r = word_errors(refs[i], score_words(heard, reference=s))
+                restored.append(r)
+                clip["restored_transcript"] = heard
+            clips.append(clip)
         audio_s = sum(c["duration_s"] for c in clips)
         n_words = sum(len(r) for r in refs)
         row = {
@@ -181,6 +223,7 @@ def espeak_reference(
             "audio_s": audio_s,
             "speedup_vs_1x": sum(base_s) / audio_s if audio_s else 1.0,
             "words_per_minute": 60.0 * n_words / audio_s if audio_s else None,
+            "restored_wer": corpus_wer(restored) if restored else None,
             "clips": clips,
         }
         show("espeak", "", row)
@@ -227,6 +270,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=1, help="ONNX threads per voice")
     p.add_argument("--beam", type=int, default=5)
     p.add_argument("--asr-threads", type=int, default=2)
+    p.add_argument(
+        "--wsola-frame-ms",
+        type=float,
+        default=0.0,
+        help="experiment: WSOLA frame length (parley_kernels.tsm.FRAME_MS, default 25) for this run",
+    )
+    p.add_argument(
+        "--restore",
+        action="store_true",
+        help="diagnostic: also transcribe each clip slowed back to its 1x length (WSOLA)",
+    )
     p.add_argument("--espeak", action="store_true", help="also espeak-ng at 175 x speed wpm (reference)")
     p.add_argument("--name", default="fastspeech", help="results file name (without .json)")
     args = p.parse_args(argv)

@@ -99,6 +99,12 @@ class HibariVoice(Voice):
     """
 
     native_pitch = True
+    #: Every speed-up by WSOLA: hibari's own duration control saturates (asked for 2x it gives
+    #: 1.77x, for 3x or 4x 1.93x) and is less intelligible than WSOLA at the speed it reaches
+    #: (Whisper tiny.en WER on 40 sentences: WSOLA 2.00x 2.3% vs the model 1.77x 16.4%; at 2.65x
+    #: 37% vs 40% for the model at 2x + WSOLA). With 1.0 a requested speed is the speed delivered.
+    #: Measured with benchmarks/fastspeech.py (results/fastspeech.json).
+    max_model_speed = 1.0
 
     def __init__(
         self,
