@@ -27,7 +27,6 @@ alphabet the way misaki does it; ja with misaki's kana romaniser (kanji need pyo
 from __future__ import annotations
 
 import json
-import logging
 import os
 import tempfile
 import threading
@@ -53,11 +52,9 @@ __all__ = [
     "KokoroModel",
     "KokoroVoice",
     "kokoro_voice_info",
-    "shared_misaki",
     "limit_peaks",
+    "shared_misaki",
 ]
-
-log = logging.getLogger("parley.kokoro")
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -392,10 +389,10 @@ class KokoroVoice(Voice):
     #: A short first chunk: its whole audio must be computed before any of it is heard.
     first_chunk_max_words = 5
     #: Later chunks: whole sentences up to this length, longer ones cut at clauses (prosody spans
-    #: the chunk; ~200 characters is ~12 s of speech, computed in ~6 s on one core).
-    max_chunk_chars = 200
-    #: Slices handed out per decode() call (100 ms first, so the engine's onset search is cheap).
-    decode_schedule_frames = (8, 48, 384)
+    #: the chunk, and each call also computes ~0.6 s of the model's own silence). 160 characters
+    #: is ~10 s of speech: ~4-7 s of compute on one core, and ~250 MB of activations while it runs
+    #: (they grow ~25 MB per second of audio), which bounds the peak memory per synthesis thread.
+    max_chunk_chars = 160
 
     def __init__(self, voice_id: str, *, threads: int = 1, shared: dict[str, object] | None = None) -> None:
         self.info = kokoro_voice_info(voice_id)
