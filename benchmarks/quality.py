@@ -481,7 +481,7 @@ def _worker_task(task: tuple[str, str, int, str, int]) -> dict[str, Any]:
     engine = _W["engine"]
     sr = engine.sample_rate_hz(voice)
     t = time.perf_counter()
-    if mode == "stream":
+    if mode in ("stream", "stream2"):
         parts = [c.samples for c in engine.stream(sentence, voice=voice, settings=SpeakSettings(seed=seed))]
         x = np.concatenate(parts) if parts else np.zeros(0, np.float32)
         chunks = len(parts)
@@ -521,6 +521,7 @@ def collect_voices(args: argparse.Namespace) -> Path:
         sentences = sentences[: args.limit]
     voices = expand_voices(args.voices)
     oneshot = [v for v in expand_voices(args.oneshot_voices) if v in voices]
+    control = [v for v in expand_voices(args.control_voices) if v in voices]
     records = Path(args.records) if args.records else RESULTS / f"{args.out}.jsonl"
     records.parent.mkdir(parents=True, exist_ok=True)
     done: set[tuple[str, str, int]] = set()
@@ -534,6 +535,7 @@ def collect_voices(args: argparse.Namespace) -> Path:
         for i, s in enumerate(sentences)
         for v in voices
         for mode in (("stream", "oneshot") if v in oneshot else ("stream",))
+        + (("stream2",) if v in control else ())
         if (v, mode, i) not in done
     ]
     try:
@@ -557,6 +559,7 @@ def collect_voices(args: argparse.Namespace) -> Path:
         "git": os.environ.get("PARLEY_REV") or rev,  # PARLEY_REV: the engine source actually used
         "voices": voices,
         "oneshot_voices": oneshot,
+        "control_voices": control,
         "sentences_file": Path(args.sentences).name,
         "sentences": len(sentences),
         "seed": args.seed,
@@ -618,7 +621,7 @@ def summarize_voices(record_files: Sequence[Path]) -> dict[str, Any]:
     per_voice: dict[str, Any] = {}
     for v in voices:
         entry: dict[str, Any] = {}
-        for mode in ("stream", "oneshot"):
+        for mode in ("stream", "oneshot", "stream2"):
             rows = sorted(
                 (r for (vv, m, _), r in clips.items() if vv == v and m == mode), key=lambda r: r["index"]
             )
@@ -674,18 +677,18 @@ def summarize_voices(record_files: Sequence[Path]) -> dict[str, Any]:
                     for r in scored
                 ],
             }
-        if "stream" in entry and "oneshot" in entry:
+        for key, other in (("stream_vs_oneshot", "oneshot"), ("stream_vs_stream2", "stream2")):
+            if "stream" not in entry or other not in entry:
+                continue
             a = {r["index"]: r["transcript_words"].split() for r in entry["stream"]["per_sentence"]}
-            b = {r["index"]: r["transcript_words"].split() for r in entry["oneshot"]["per_sentence"]}
+            b = {r["index"]: r["transcript_words"].split() for r in entry[other]["per_sentence"]}
             common = sorted(set(a) & set(b))
             differ = [i for i in common if a[i] != b[i]]
-            entry["stream_vs_oneshot"] = {
+            entry[key] = {
                 "sentences": len(common),
                 "identical_transcripts": len(common) - len(differ),
-                "transcript_wer_stream_vs_oneshot": corpus_wer([word_errors(b[i], a[i]) for i in common]),
-                "differing": [
-                    {"index": i, "stream": " ".join(a[i]), "oneshot": " ".join(b[i])} for i in differ
-                ],
+                "transcript_wer": corpus_wer([word_errors(b[i], a[i]) for i in common]),
+                "differing": [{"index": i, "stream": " ".join(a[i]), other: " ".join(b[i])} for i in differ],
             }
         per_voice[v] = entry
     return {"runs": runs, "voices": per_voice}
@@ -715,16 +718,20 @@ def print_voices_summary(r: dict[str, Any], target_wer: float = 0.03) -> None:
             f"{', '.join(over) if over else 'none'}"
         )
     for v, e in vs.items():
-        c = e.get("stream_vs_oneshot")
-        if c is None:
-            continue
-        print(
-            f"{v}: streamed vs one-shot {c['identical_transcripts']}/{c['sentences']} identical normalised "
-            f"transcripts (WER of one against the other {100 * c['transcript_wer_stream_vs_oneshot']:.2f}%; "
-            f"one-shot WER {100 * e['oneshot']['wer']:.2f}%)"
-        )
-        for d in c["differing"][:5]:
-            print(f"    [{d['index']}] stream : {d['stream']}\n    [{d['index']}] oneshot: {d['oneshot']}")
+        for key, other, label in (
+            ("stream_vs_oneshot", "oneshot", "one-shot"),
+            ("stream_vs_stream2", "stream2", "a second streamed run (control)"),
+        ):
+            c = e.get(key)
+            if c is None:
+                continue
+            print(
+                f"{v}: streamed vs {label}: {c['identical_transcripts']}/{c['sentences']} identical "
+                f"normalised transcripts (WER of one against the other {100 * c['transcript_wer']:.2f}%; "
+                f"{label.split(' (')[0]} WER {100 * e[other]['wer']:.2f}%)"
+            )
+            for d in c["differing"][:5]:
+                print(f"    [{d['index']}] stream : {d['stream']}\n    [{d['index']}] {other:7}: {d[other]}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -753,6 +760,12 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(ONESHOT_DEFAULT),
         help="with --voices: also transcribe these voices' one-shot audio and compare (default "
         "heart,joe,af_heart)",
+    )
+    ap.add_argument(
+        "--control-voices",
+        default="",
+        help="with --voices: stream these voices a second time and compare the two streamed "
+        "transcripts (run-to-run agreement: a control for voices whose output is not seeded)",
     )
     ap.add_argument("--workers", type=int, default=1, help="with --voices: processes (default 1)")
     ap.add_argument(

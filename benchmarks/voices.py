@@ -30,6 +30,10 @@ memory   The real server (``parley serve``, every voice: the default), load time
 Latency is measured as latency.py does (benchmarks/common.py ArrivalLog): first chunk = arrival
 of the first audio; first audible = when a listener hears the first 10 ms window above -40 dBFS,
 with playback starting at the first arrival. RTF = time to the last chunk / audio duration.
+"first chunk CPU" = CPU seconds the synthesising process used until its first chunk
+(``time.process_time``, all its threads): on a shared machine it moves far less with the load
+than the wall-clock figures, so it shows what each side costs; the wall-clock figures are what a
+listener got on this machine at the time (the load average is recorded beside them).
 """
 
 from __future__ import annotations
@@ -61,7 +65,7 @@ Series = dict[str, list[float]]
 
 
 def _series() -> Series:
-    return {"first_chunk": [], "first_audible": [], "lead_silence": []}
+    return {"first_chunk": [], "first_audible": [], "lead_silence": [], "first_chunk_cpu": []}
 
 
 def _collect(into: Series, log: ArrivalLog) -> None:
@@ -71,6 +75,9 @@ def _collect(into: Series, log: ArrivalLog) -> None:
     into["first_chunk"].append(log.first_chunk_s)
     into["first_audible"].append(fa)
     into["lead_silence"].append(lead)
+    cpu = getattr(log, "cpu_first_s", None)
+    if cpu is not None:
+        into["first_chunk_cpu"].append(cpu)
 
 
 def _summary(s: Series, compute_s: float, audio_s: float) -> dict[str, Any]:
@@ -84,10 +91,13 @@ def _summary(s: Series, compute_s: float, audio_s: float) -> dict[str, Any]:
 def _parley_log(engine: Any, text: str, voice: str) -> ArrivalLog:
     from parley_engine import SpeakSettings
 
+    c0 = time.process_time()
     t0 = time.perf_counter()
     log = ArrivalLog(t0, engine.sample_rate_hz(voice))
     for chunk in engine.stream(text, voice=voice, settings=SpeakSettings(seed=1)):
         log.add(chunk.samples)
+        if len(log.times) == 1:
+            log.cpu_first_s = time.process_time() - c0  # type: ignore[attr-defined]
     return log
 
 
@@ -122,10 +132,13 @@ def bench_joe(sentences: list[str], repeats: int, threads: int, peer_default_thr
     sr_peer = peer.config.sample_rate
 
     def peer_log(text: str) -> ArrivalLog:
+        c0 = time.process_time()
         t0 = time.perf_counter()
         log = ArrivalLog(t0, sr_peer)
         for ch in peer.synthesize(text):
             log.add(ch.audio_float_array)
+            if len(log.times) == 1:
+                log.cpu_first_s = time.process_time() - c0  # type: ignore[attr-defined]
         return log
 
     for s in sentences[:WARMUP]:
@@ -199,6 +212,7 @@ class KokoroPeer:
         for t, n in r["chunks"]:
             log.add(audio[pos : pos + n], t=float(t))
             pos += n
+        log.cpu_first_s = r.get("cpu_first_s")  # type: ignore[attr-defined]
         return log
 
     def close(self) -> dict[str, Any]:
@@ -227,6 +241,8 @@ def bench_kokoro(
             ("sentence", sentences, "create"),
             ("paragraph", paragraphs, "stream"),
         ):
+            if not texts:
+                continue
             ours, theirs = _series(), _series()
             span = {"parley": [0.0, 0.0], "peer": [0.0, 0.0]}
             chunks = {"parley": [], "peer": []}
@@ -421,12 +437,16 @@ def main(argv: list[str] | None = None) -> int:
         sentences = sentences[: args.limit]
     result: dict[str, Any] = {"git": _git_rev(), "args": vars(args)}
     if "joe" not in skip:
+        load0 = os.getloadavg()
         result["joe"] = bench_joe(sentences, args.repeats, args.threads, args.peer_default_threads)
+        result["joe"]["loadavg_1m_before_after"] = [load0[0], os.getloadavg()[0]]
         print_joe(result["joe"])
     if "kokoro" not in skip:
         ten_to_twenty = [s for s in sentences if 10 <= len(s.split()) <= 20]
         paras = _paragraphs(sentences, args.kokoro_paragraphs)
+        load0 = os.getloadavg()
         result["kokoro"] = bench_kokoro(ten_to_twenty, paras, args.repeats, args.threads, args.kokoro_voice)
+        result["kokoro"]["loadavg_1m_before_after"] = [load0[0], os.getloadavg()[0]]
         print_kokoro(result["kokoro"])
     if "memory" not in skip:
         paras = _paragraphs(load_sentences(QUALITY_SENTENCES), args.paragraphs)
@@ -447,23 +467,25 @@ def _git_rev() -> str:
 
 def _row(name: str, s: dict[str, Any]) -> str:
     fa, fc = s["first_audible"], s["first_chunk"]
+    cpu = s.get("first_chunk_cpu", {}).get("p50_ms", float("nan"))
     return (
         f"{name:34}{fa['p50_ms']:9.1f}{fa['p95_ms']:9.1f}{fc['p50_ms']:9.1f}{fc['p95_ms']:9.1f}"
-        f"{s['rtf']:8.3f}"
+        f"{cpu:9.1f}{s['rtf']:8.3f}"
     )
 
 
 _HEAD = (
-    f"{'':34}{'first audible':>18}{'first chunk':>18}\n"
-    f"{'':34}{'p50 ms':>9}{'p95 ms':>9}{'p50 ms':>9}{'p95 ms':>9}{'RTF':>8}"
+    f"{'':34}{'first audible':>18}{'first chunk':>18}{'CPU':>9}\n"
+    f"{'':34}{'p50 ms':>9}{'p95 ms':>9}{'p50 ms':>9}{'p95 ms':>9}{'p50 ms':>9}{'RTF':>8}"
 )
 
 
 def print_joe(r: dict[str, Any]) -> None:
     p, q = r["parley"], r["piper_tts"]
+    la = r.get("loadavg_1m_before_after", [0, 0])
     print(
         f"\njoe: {r['sentences']} sentences x {r['repeats']} repeats, {r['threads']} ONNX thread(s) "
-        f"each, warm, interleaved (first audible / first chunk)"
+        f"each, warm, interleaved (load average {la[0]:.1f} -> {la[1]:.1f})"
     )
     print(_HEAD)
     print(_row("parley joe", p))
@@ -473,7 +495,11 @@ def print_joe(r: dict[str, Any]) -> None:
 
 
 def print_kokoro(r: dict[str, Any]) -> None:
+    la = r.get("loadavg_1m_before_after", [0, 0])
+    print(f"\nkokoro part: load average {la[0]:.1f} -> {la[1]:.1f}")
     for case in ("sentence", "paragraph"):
+        if case not in r:
+            continue
         c = r[case]
         p, q = c["parley"], c["kokoro_onnx"]
         w = c["words"]
