@@ -243,11 +243,16 @@ def test_spd_say_hello_world(dispatcher: Dispatcher) -> None:
     assert r.returncode == 0, r.stderr
     job = dispatcher.last_job()
     assert job > before
-    kinds = [
-        e["event"]
-        for e in dispatcher.events_of(job)
-        if e["event"] in ("speak", "first_sample", "begin", "end")
-    ]
+    deadline = time.monotonic() + 5.0  # the module logs "end" as its player finishes; under load
+    while True:  # spd-say can return a moment before that line reaches the event log
+        kinds = [
+            e["event"]
+            for e in dispatcher.events_of(job)
+            if e["event"] in ("speak", "first_sample", "begin", "end")
+        ]
+        if "end" in kinds or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert kinds == ["speak", "first_sample", "begin", "end"]
     x, rate = dispatcher.wav(job)
     duration = x.size / rate
