@@ -16,7 +16,6 @@ from .cache import PhraseCache
 from .errors import AssetError, EmptyTextError, InputError, TextTooLongError, UnknownVoiceError
 from .ssml import MarkEvent, chunk_phonemes, speak_ssml
 from .text import TextChunk, plan_chunks
-from .timing import word_timings
 from .types import AudioChunk, CancelToken, PhonemeTiming, SpeakSettings, VoiceInfo, WordTiming
 from .voices.base import AcousticFrames, Voice
 from .voices.registry import catalogue
@@ -232,7 +231,13 @@ class Engine:
 
     @staticmethod
     def _words(
-        chunk: TextChunk, frames: AcousticFrames, start: int, end: int, cut: int, at_sample: int
+        voice: Voice,
+        chunk: TextChunk,
+        frames: AcousticFrames,
+        start: int,
+        end: int,
+        cut: int,
+        at_sample: int,
     ) -> tuple[WordTiming, ...]:
         """Word timings of an utterance whose frame ``start`` was decoded, ``cut`` samples dropped
         before its onset, and whose first kept sample is the stream's sample ``at_sample``."""
@@ -245,7 +250,7 @@ class Engine:
         def to_sample(f: int) -> int:
             return min(last, max(at_sample, at_sample + (f - start) * hop - cut))
 
-        return word_timings(chunk.text, frames.alignment, to_sample, chunk.start_char)
+        return voice.word_timings(chunk.text, frames.alignment, to_sample, chunk.start_char)
 
     def _generate(self, plan: StreamPlan, cancel: CancelToken) -> Iterator[AudioChunk]:
         """The voice's utterances, then the request's effects in order: pitch shift (for voices
@@ -357,7 +362,7 @@ class Engine:
                     k = min(fade, out.size)
                     out[:k] *= ramp_in[:k]
                     first = False
-                    words = self._words(chunk, frames, start, end, cut, pos)
+                    words = self._words(v, chunk, frames, start, end, cut, pos)
                 buf = np.concatenate([held, out]) if held.size else out
                 held = buf[-fade:]
                 if buf.size > fade:
@@ -371,7 +376,7 @@ class Engine:
                 at = _onset(tail, fade, onset_level)
                 if at is None:
                     continue
-                words = self._words(chunk, frames, start, end, skipped + max(0, at - fade), pos)
+                words = self._words(v, chunk, frames, start, end, skipped + max(0, at - fade), pos)
                 tail = tail[max(0, at - fade) :].copy()
                 tail[: min(fade, tail.size)] *= ramp_in[: min(fade, tail.size)]
             buf = np.concatenate([held, tail]) if held.size else tail.copy()

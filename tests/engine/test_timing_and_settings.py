@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from parley_engine import Engine, SpeakSettings
 from parley_engine.engine import soft_limit
 from parley_engine.errors import InvalidSettingError
-from parley_engine.timing import word_timings
+from parley_engine.timing import TextUnit, unit_word_timings, word_timings
 from parley_engine.voices.base import alignment_from_durations
 
 
@@ -42,6 +44,95 @@ def test_word_timings_map_words_to_written_text() -> None:
     ]
     assert all(a.end_sample <= b.start_sample for a, b in zip(out, out[1:], strict=False))
     assert [p.phoneme for p in out[-1].phonemes] == ["b", "ɑ", "b"]  # punctuation is not a phoneme
+
+
+def _alignment(phoneme_words: list[str]) -> list[tuple[str, int, int]]:
+    """2 frames per symbol, 1 per space between words."""
+    al, f = [], 0
+    for i, w in enumerate(phoneme_words):
+        if i:
+            al.append((" ", f, f + 1))
+            f += 1
+        for ch in w:
+            al.append((ch, f, f + 2))
+            f += 2
+    return al
+
+
+def _units(text: str, readings: dict[str, str]) -> list[TextUnit]:
+    out, at = [], 0
+    for piece, ph in readings.items():
+        a = text.index(piece, at)
+        out.append(TextUnit(a, a + len(piece), ph))
+        at = a + len(piece)
+    return out
+
+
+def test_unit_word_timings_place_units_of_any_script() -> None:
+    text = "मेरा नाम राम है।"
+    units = _units(text, {"मेरा": "mˌeːɾaː", "नाम": "nˈaːm", "राम": "ɾˈaːm", "है": "hɛː"})
+    # read as a whole: one stress mark differs, "राम है" came out as one phoneme word
+    al = _alignment(["mˌeːɾaː", "naːm", "ɾˈaːmhɛː."])
+    out = unit_word_timings(text, al, lambda fr: 100 * fr, units, char_offset=10)
+    assert [w.word for w in out] == ["मेरा", "नाम", "राम", "है"]
+    assert [text[w.char_start - 10 : w.char_end - 10] for w in out] == ["मेरा", "नाम", "राम", "है"]
+    # a stress mark belongs to its word, the final "." to none
+    spans = [(w.start_sample, w.end_sample) for w in out]
+    assert spans == [(0, 1400), (1500, 2300), (2400, 3400), (3400, 4000)]
+    assert [p.phoneme for p in out[0].phonemes] == list("meːɾaː")
+
+
+def test_unit_word_timings_join_characters_of_one_phoneme_word() -> None:
+    text = "你好，今天。"
+    units = _units(text, {"你": "ni↓", "好": "xau↓", "今": "ʨi↘n", "天": "tʰjɛ↘n"})
+    al = _alignment(["ni↓xau↓,", "ʨi↘n", "tʰjɛ↘n."])
+    joined = unit_word_timings(text, al, lambda fr: fr, units, join_phoneme_words=True)
+    assert [w.word for w in joined] == ["你好", "今", "天"]
+    assert [(w.char_start, w.char_end) for w in joined] == [(0, 2), (3, 4), (4, 5)]
+    apart = unit_word_timings(text, al, lambda fr: fr, units)
+    assert [w.word for w in apart] == ["你", "好", "今", "天"]
+
+
+def test_unit_word_timings_skip_silent_units_and_share_out_differences() -> None:
+    text = "今日はいい天気ですね"
+    units = _units(text, {"今日": "", "はいい": "haii", "天気": "", "ですね": "desɨne"})
+    al = _alignment(["haii", "dezɯne"])  # read differently in context: shared out, never lost
+    out = unit_word_timings(text, al, lambda fr: fr, units)
+    assert [w.word for w in out] == ["はいい", "ですね"]
+    assert out[1].start_sample == 9 and out[1].end_sample == 21
+
+
+def test_unit_word_timings_fall_back_to_the_whole_chunk() -> None:
+    text = " «你好»。"
+    al = _alignment(["ni↓xau↓."])
+    for units in ([], [TextUnit(2, 4, "")], [TextUnit(2, 4, "qqq")]):
+        out = unit_word_timings(text, al, lambda fr: fr, units)
+        assert len(out) == 1 and out[0].word == "你好" and (out[0].start_sample, out[0].end_sample) == (0, 14)
+    assert unit_word_timings(text, _alignment(["."]), lambda fr: fr, []) == ()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pieces=st.lists(
+        st.tuples(st.text("日本語かな", min_size=1, max_size=3), st.text("aiuk", max_size=4)), max_size=8
+    ),
+    spoken=st.lists(st.text("aiuk.,", min_size=1, max_size=5), max_size=8),
+    join=st.booleans(),
+)
+def test_unit_word_timings_are_ordered_and_slice_the_text(
+    pieces: list[tuple[str, str]], spoken: list[str], join: bool
+) -> None:
+    text = "、".join(p for p, _ in pieces)
+    units, at = [], 0
+    for p, ph in pieces:
+        units.append(TextUnit(at, at + len(p), ph))
+        at += len(p) + 1
+    out = unit_word_timings(text, _alignment(spoken), lambda fr: 10 * fr, units, 5, join_phoneme_words=join)
+    for w in out:
+        assert text[w.char_start - 5 : w.char_end - 5] == w.word and w.word
+        assert 0 <= w.start_sample <= w.end_sample
+    for a, b in zip(out, out[1:], strict=False):
+        assert a.end_sample <= b.start_sample and a.char_end <= b.char_start
 
 
 def test_soft_limit_is_identity_below_the_knee_and_never_reaches_one() -> None:

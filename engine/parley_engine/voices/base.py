@@ -16,13 +16,15 @@ state object the caller owns, so any number of streams can run concurrently.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from ..types import VoiceInfo
+from ..timing import word_timings
+from ..types import VoiceInfo, WordTiming
 
 __all__ = ["AcousticFrames", "DecoderState", "Voice", "alignment_from_durations"]
 
@@ -104,6 +106,19 @@ class Voice(ABC):
     def phonemize(self, text: str) -> str:
         """One planned text chunk, as written -> the phoneme string the acoustic stage reads ('' if
         nothing speakable). The voice applies its language's normalisation."""
+
+    def word_timings(
+        self,
+        text: str,
+        alignment: Sequence[tuple[str, int, int]],
+        frame_to_sample: Callable[[int], int],
+        char_offset: int = 0,
+    ) -> tuple[WordTiming, ...]:
+        """The words of one chunk (``text`` as written, its ``alignment`` from ``acoustic``) with
+        their characters and samples; see :mod:`parley_engine.timing`. The default matches the
+        phoneme words to Parley's (English) normaliser's words, which suits Latin-script text; a
+        voice for other scripts overrides it. Must not raise."""
+        return word_timings(text, alignment, frame_to_sample, char_offset)
 
     @abstractmethod
     def acoustic(self, phonemes: str, speed: float) -> AcousticFrames:

@@ -27,9 +27,11 @@ alphabet the way misaki does it; ja with misaki's kana romaniser (kanji need pyo
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Protocol
@@ -42,7 +44,8 @@ from ..assets import KOKORO_MODEL, KOKORO_VOCAB, KOKORO_VOICES, cache_dir
 from ..errors import AssetError, SynthesisError, UnknownVoiceError
 from ..onnxrt import make_session
 from ..text import MisakiG2P, normalize
-from ..types import VoiceInfo
+from ..timing import chunk_timing, unit_word_timings
+from ..types import VoiceInfo, WordTiming
 from .base import AcousticFrames, DecoderState, Voice, alignment_from_durations
 from .kokoro_phonemes import KokoroEspeak, KokoroJapanese
 
@@ -55,6 +58,8 @@ __all__ = [
     "limit_peaks",
     "shared_misaki",
 ]
+
+log = logging.getLogger("parley.kokoro")
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -95,10 +100,15 @@ LANGUAGES: Final = {
     "z": ("zh", "Mandarin Chinese", "cmn"),
 }
 _GENDERS: Final = {"f": "female", "m": "male"}
-#: Languages whose chunks carry word timings: the engine matches the phoneme words to the words of
-#: Parley's (English) text normaliser, which keeps Latin script only; for Hindi, Japanese and
-#: Chinese it finds no words (and parley_engine.timing cannot handle that yet), so none are sent.
-_TIMED: Final = frozenset("abefip")
+#: Every language's chunks carry word timings, found one of two ways. Latin-script languages: the
+#: phoneme words are matched to the words of Parley's (English) text normaliser (``Voice.
+#: word_timings``). Hindi, Japanese and Chinese, where that normaliser finds no words: the front cuts
+#: the text into units (Hindi words; Chinese characters, joined into espeak-ng's words; Japanese
+#: kana/kanji runs) read one by one, matched symbol by symbol (timing.unit_word_timings).
+_LATIN_WORDS: Final = frozenset("abefip")
+#: Languages whose units are single characters that the phonemiser groups into words (espeak-ng's
+#: Mandarin dictionary reads "你好" as one word): units sharing a phoneme word are one word.
+_JOINED_UNITS: Final = frozenset("z")
 
 
 def kokoro_voice_info(voice_id: str) -> VoiceInfo:
@@ -406,7 +416,7 @@ class KokoroVoice(Voice):
         self.style.flags.writeable = False
         self.model = KokoroModel.shared(shared, threads)
         self._front = self.model.front(voice_id[0])
-        self._timed = voice_id[0] in _TIMED
+        self._lang = voice_id[0]
 
     # -- text ---------------------------------------------------------------------------------
     def phonemize(self, text: str) -> str:
@@ -445,8 +455,38 @@ class KokoroVoice(Voice):
             speech_end_frame=end,
             token_frames=chunk.token_frames if chunk.token_frames.size else None,
             payload=_Payload(chunk.audio),
-            alignment=chunk.alignment if self._timed else (),
+            alignment=chunk.alignment,
         )
+
+    def word_timings(
+        self,
+        text: str,
+        alignment: Sequence[tuple[str, int, int]],
+        frame_to_sample: Callable[[int], int],
+        char_offset: int = 0,
+    ) -> tuple[WordTiming, ...]:
+        """Latin-script languages: the engine's normaliser-based matching. Hindi, Japanese and
+        Chinese: the front's units of ``text`` matched to the alignment; if that fails, the whole
+        chunk as one word (never raises)."""
+        if self._lang in _LATIN_WORDS:
+            return super().word_timings(text, alignment, frame_to_sample, char_offset)
+        try:
+            front = self._front
+            assert isinstance(front, KokoroEspeak | KokoroJapanese)
+            return unit_word_timings(
+                text,
+                alignment,
+                frame_to_sample,
+                front.units(text),
+                char_offset,
+                join_phoneme_words=self._lang in _JOINED_UNITS,
+            )
+        except Exception:  # noqa: BLE001 - timings must never end a stream
+            log.warning("word timings failed for %r; timing the chunk as a whole", text[:80], exc_info=True)
+            try:
+                return chunk_timing(text, alignment, frame_to_sample, char_offset)
+            except Exception:  # noqa: BLE001  # pragma: no cover
+                return ()
 
     # -- decoder stage: slices of the computed audio -------------------------------------------
     def init_decoder(

@@ -16,6 +16,11 @@ dropped here, so the model only ever sees symbols it was trained on.
   With ``pyopenjtalk`` importable it reads kanji; without it (the default install) only kana,
   digits and punctuation are read and kanji are skipped.
 
+Both fronts also cut a text into the units their phonemiser reads as a whole (``units(text)``:
+Hindi and other spaced words, Chinese characters and Latin or digit runs, Japanese hiragana,
+katakana, kanji and Latin or digit runs), each with its phonemes read alone, from which
+:func:`parley_engine.timing.unit_word_timings` places the words of a chunk in its audio.
+
 Quality per language: Spanish, French, Italian, Brazilian Portuguese and Hindi follow misaki's
 conventions exactly (Kokoro's training data was phonemised the same way). Mandarin is best-effort:
 Kokoro's Chinese voices were trained on misaki's pinyin-based transcription, espeak-ng's Mandarin
@@ -30,12 +35,13 @@ import re
 import threading
 import unicodedata
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
 from ..errors import AssetError, InvalidSettingError
 from ..text.phonemize import _ESPEAK_SETUP_LOCK, EspeakPhonemizer, _quiet_logger
+from ..timing import TextUnit
 
 __all__ = ["KokoroEspeak", "KokoroJapanese", "espeak_to_kokoro"]
 
@@ -121,6 +127,7 @@ _PRE: Final = {
 _POST: Final = {"«": "(", "»": ")"}
 
 _WS: Final = re.compile(r"\s+")
+_TOKEN: Final = re.compile(r"\S+")
 _LANG_ALIASES: Final = {"zh": "cmn", "fr": "fr-fr", "pt": "pt-br", "en": "en-us"}
 
 
@@ -176,6 +183,51 @@ def _prepare(text: str, language: str) -> str:
     if language != "cmn":
         text = _HAN.sub(" ", text)
     return _WS.sub(" ", _replace_all(text, _PRE)).strip()
+
+
+def _is_word_char(c: str) -> bool:
+    """A letter, a combining mark (Devanagari vowel signs, viramas) or a digit."""
+    return unicodedata.category(c)[0] in "LMN"
+
+
+def _spaced_spans(text: str) -> list[tuple[int, int]]:
+    """The words of a text whose words are separated by spaces: each run of non-blank characters
+    without the punctuation and symbols at either end ("हूँ।" -> "हूँ")."""
+    spans = []
+    for m in _TOKEN.finditer(text):
+        a, b = m.span()
+        while a < b and not _is_word_char(text[a]):
+            a += 1
+        while b > a and not _is_word_char(text[b - 1]):
+            b -= 1
+        if a < b:
+            spans.append((a, b))
+    return spans
+
+
+def _script_spans(text: str, kind: Callable[[str], str]) -> list[tuple[int, int]]:
+    """Runs of characters of one kind ("" for characters that separate runs and belong to none;
+    a kind ending in "1" is a unit per character). Digits keep a decimal point or comma between
+    them ("3.5")."""
+    spans: list[tuple[int, int]] = []
+    cur, start = "", 0
+    for i, c in enumerate(text):
+        k = kind(c)
+        if not k and c in ".," and 0 < i < len(text) - 1 and text[i - 1].isdigit() and text[i + 1].isdigit():
+            k = cur
+        if k != cur or k.endswith("1"):
+            if cur:
+                spans.append((start, i))
+            cur, start = k, i
+    if cur:
+        spans.append((start, len(text)))
+    return spans
+
+
+def _cmn_kind(c: str) -> str:
+    if _HAN.match(c):
+        return "han1"
+    return "word" if _is_word_char(c) else ""
 
 
 class KokoroEspeak(EspeakPhonemizer):
@@ -238,11 +290,35 @@ class KokoroEspeak(EspeakPhonemizer):
         ps = espeak_to_kokoro(ipa, self.language, self.vocab)
         return ps if any(c.isalpha() for c in ps) else ""
 
+    def units(self, text: str) -> list[TextUnit]:
+        """The pieces of ``text`` espeak-ng reads as a whole, each with its Kokoro symbols read
+        alone: Mandarin, every Han character and each run of other letters or digits; other
+        languages, the words between spaces (without punctuation at their ends). One espeak-ng
+        call for all of them."""
+        spans = _script_spans(text, _cmn_kind) if self.language == "cmn" else _spaced_spans(text)
+        pieces = [_prepare(text[a:b], self.language) for a, b in spans]
+        ask = [i for i, p in enumerate(pieces) if p]
+        ipa = [""] * len(spans)
+        if ask:
+            self.load()
+            with self._lock:
+                out: list[str] = self._backend.phonemize([pieces[i] for i in ask], strip=True, njobs=1)
+            if len(out) != len(ask):  # pragma: no cover - phonemizer keeps one output per line
+                out = [super(KokoroEspeak, self).__call__(pieces[i]) for i in ask]
+            for i, o in zip(ask, out, strict=True):
+                ipa[i] = o
+        return [
+            TextUnit(a, b, espeak_to_kokoro(p, self.language, self.vocab))
+            for (a, b), p in zip(spans, ipa, strict=True)
+        ]
+
 
 # ------------------------------------------------------------------------------------------------
 # Japanese
 
 _KANA: Final = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]+")
+_HIRAGANA: Final = re.compile(r"[\u3040-\u309f]")
+_KATAKANA: Final = re.compile(r"[\u30a0-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
 _PUNCT_JA: Final = frozenset("。、？！「」『』：；（）《》【】・，～〜—«»?!.,:;")
 _CJK: Final = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々〆]")
 
@@ -288,6 +364,18 @@ def _kana_tagger(text: str) -> list[_Word]:
         words.append(_Word(c, _Feature("", ""), kind, True))
         i += 1
     return words
+
+
+def _ja_kind(c: str, prev: str) -> str:
+    if c == "ー" and prev in ("hira", "kata"):  # the long-vowel mark lengthens the kana before it
+        return prev
+    if _HIRAGANA.match(c):
+        return "hira"
+    if _KATAKANA.match(c):
+        return "kata"
+    if _CJK.match(c):
+        return "kanji"
+    return "word" if _is_word_char(c) else ""
 
 
 class KokoroJapanese:
@@ -347,3 +435,16 @@ class KokoroJapanese:
         )
         ps = _WS.sub(" ", ps).strip()
         return ps if any(c.isalpha() for c in ps) else ""
+
+    def units(self, text: str) -> list[TextUnit]:
+        """The pieces of ``text`` read as a whole, each with its Kokoro symbols read alone: runs of
+        hiragana, of katakana, of kanji (no symbols without pyopenjtalk: not read) and of other
+        letters or digits. The romaniser's own words are runs of kana (all of a kana run is one
+        word without a dictionary); splitting them at the change of script gives finer units."""
+        prev = [""]
+
+        def kind(c: str) -> str:
+            prev[0] = _ja_kind(c, prev[0])
+            return prev[0]
+
+        return [TextUnit(a, b, self(text[a:b])) for a, b in _script_spans(text, kind)]
