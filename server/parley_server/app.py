@@ -16,6 +16,9 @@ What lives here is plumbing only — every protocol decision is made by
 * exceptions from the workers are re-raised on the loop: a ``ParleyError`` becomes an ``error``
   message with its code; anything else is logged with its traceback and reported as
   ``internal_error`` without internals.
+
+Plain HTTP requests with a body (OpenAI's ``POST /v1/audio/speech``) arrive on the same port:
+:mod:`parley_server.http_api` takes them from websockets after their request line.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from .contexts import ContextConnection
 from .flow import FlowControl, WaterMarks
 from .framing import Framer, FramerState
 from .framing import warmup as framing_warmup
+from .http_api import HttpApi, connection_class
 from .output import warmup as output_warmup
 from .protocol import (
     BYTES_PER_SAMPLE,
@@ -531,6 +535,7 @@ class ParleyServer:
         )
         self._pool: WorkerPool | None = None
         self._server: Server | None = None
+        self._http: HttpApi | None = None
         self._connections: set[_Connection | ContextConnection] = set()
 
     @property
@@ -581,6 +586,7 @@ class ParleyServer:
             "active_requests": self.active_requests,
             "open_contexts": self.open_contexts,
             "context_tasks": self.context_tasks,
+            "http_requests": self._http.active if self._http else 0,
             "worker_threads": self.config.worker_threads,
             "workers_busy": pool.busy if pool else 0,
             "workers_pending": pool.pending if pool else 0,
@@ -594,6 +600,7 @@ class ParleyServer:
         await asyncio.to_thread(framing_warmup)  # compiles the PCM kernel unless cached/warm
         await asyncio.to_thread(output_warmup)  # G.711 and resampling kernels (protocol v2)
         self._pool = WorkerPool(cfg.worker_threads)
+        self._http = HttpApi(self)
         try:
             self._server = await ws_serve(
                 self._handler,
@@ -608,13 +615,19 @@ class ParleyServer:
                 ping_interval=cfg.ping_interval_s,
                 ping_timeout=cfg.ping_timeout_s,
                 logger=logging.getLogger("parley.server.websockets"),
+                # plain HTTP requests that websockets cannot read (POST /v1/audio/speech) are
+                # taken from it after their request line: see http_api
+                create_connection=connection_class(self._http),
             )
         except BaseException:
             self._pool.shutdown()
             self._pool = None
+            self._http = None
             raise
         log.info(
-            "listening on ws://%s:%d (%d worker threads, voices: %s)",
+            "listening on ws://%s:%d (and POST http://%s:%d/v1/audio/speech; %d worker threads, voices: %s)",
+            cfg.host,
+            self.port,
             cfg.host,
             self.port,
             cfg.worker_threads,
@@ -622,11 +635,15 @@ class ParleyServer:
         )
 
     async def close(self) -> None:
-        """Close every connection (code 1001), wait for their requests to wind down, stop workers."""
+        """Close every connection (code 1001; HTTP responses are cut), wait for their requests to
+        wind down, stop workers."""
         if self._server is not None:
             self._server.close()
+            if self._http is not None:
+                await self._http.close()
             await self._server.wait_closed()
             self._server = None
+            self._http = None
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await asyncio.to_thread(pool.shutdown)

@@ -623,9 +623,12 @@ def test_http_routes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             assert await asyncio.to_thread(get, "/") == (200, b"<p>client</p>")
             status, body = await asyncio.to_thread(get, "/health")
             assert status == 200 and json.loads(body)["protocols"] == [1, 2]
-            # websockets' HTTP parser refuses any request with a body ("unsupported request body")
-            # and drops the connection before our code sees it: no POST route can live on this port.
-            assert await asyncio.to_thread(get, "/v1/audio/speech", b'{"input": "hi"}') == (0, b"")
+            # requests with a body go to Parley's own HTTP handler (OpenAI's speech endpoint; see
+            # test_openai_http.py), on the same port
+            status, body = await asyncio.to_thread(get, "/v1/audio/speech", b'{"input": "hi"}')
+            assert status == 200 and body[:4] == b"RIFF" and len(body) > 44
+            status, body = await asyncio.to_thread(get, "/health", b"{}")
+            assert status == 405 and json.loads(body)["error"]["code"] == "method_not_allowed"
             async with connect(url, subprotocols=V2) as ws:  # WebSockets on / still work
                 assert json.loads(await ws.recv())["protocol"] == 2
 

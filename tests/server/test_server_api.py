@@ -16,6 +16,7 @@ PURE_MODULES = [
     "framing.py",
     "flow.py",
     "config.py",
+    "openai_speech.py",
 ]
 FORBIDDEN = {"asyncio", "socket", "threading", "websockets", "selectors", "concurrent", "ssl"}
 
