@@ -51,6 +51,18 @@ def test_voices_share_one_model(engine: Engine) -> None:
     assert [v.info.backend for v in (a, b, e)] == ["kokoro"] * 3
 
 
+def test_heart_and_american_kokoro_share_one_english_g2p(engine: Engine) -> None:
+    """One American-English misaki G2P (~120 MB of lexicons) per Engine.load, not one per family."""
+    from parley_engine.voices.hibari import HibariVoice
+
+    heart = engine.voice("heart")
+    assert isinstance(heart, HibariVoice)
+    us = _kokoro(engine, "af_heart").model.front("a")
+    gb = _kokoro(engine, "bm_george").model.front("b")
+    assert heart._g2p is us._g2p  # type: ignore[attr-defined]
+    assert gb._g2p is not us._g2p and gb._g2p.british  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize(
     ("vid", "text"),
     [

@@ -13,7 +13,7 @@ Pure Python; importing it reads no files (hibari and espeak-ng load on first use
 from __future__ import annotations
 
 from .normalize import normalize
-from .phonemize import EspeakPhonemizer, MisakiG2P
+from .phonemize import EspeakPhonemizer, MisakiG2P, shared_misaki
 from .screenreader import SpokenChar, char_name, key_text, punctuate, spell, spoken_char
 from .split import TextChunk, plan_chunks, split_sentences
 
@@ -27,6 +27,7 @@ __all__ = [
     "normalize",
     "plan_chunks",
     "punctuate",
+    "shared_misaki",
     "spell",
     "split_sentences",
     "spoken_char",

@@ -22,7 +22,7 @@ from typing import Any, Final
 
 from ..errors import AssetError, InvalidSettingError
 
-__all__ = ["EspeakPhonemizer", "MisakiG2P"]
+__all__ = ["MISAKI_SHARED_KEY", "EspeakPhonemizer", "MisakiG2P", "shared_misaki"]
 
 log = logging.getLogger("parley.text")
 
@@ -226,3 +226,20 @@ def _quiet_logger() -> logging.Logger:
     logger = logging.getLogger("parley.text.espeak")
     logger.setLevel(logging.ERROR)
     return logger
+
+
+#: Key under which a MisakiG2P is kept in a loader's ``shared`` dict, so every voice family of one
+#: ``Engine.load`` can use the same instance (the American lexicons take ~120 MB, the British ~100).
+MISAKI_SHARED_KEY: Final = "text:misaki-g2p:{variant}"
+
+
+def shared_misaki(shared: dict[str, object] | None, *, british: bool) -> MisakiG2P:
+    """The MisakiG2P kept in ``shared`` (created there on first use; loads lazily, thread-safe)."""
+    if shared is None:
+        return MisakiG2P(british=british)
+    key = MISAKI_SHARED_KEY.format(variant="gb" if british else "us")
+    g = shared.get(key)
+    if not isinstance(g, MisakiG2P):
+        g = MisakiG2P(british=british)
+        shared[key] = g
+    return g

@@ -32,7 +32,7 @@ from ..assets import HIBARI_HEART, cache_dir
 from ..errors import SynthesisError
 from ..graphs import extract
 from ..onnxrt import make_session
-from ..text import MisakiG2P, normalize
+from ..text import normalize, shared_misaki
 from ..types import VoiceInfo
 from .base import AcousticFrames, DecoderState, Voice, alignment_from_durations
 
@@ -124,7 +124,8 @@ class HibariVoice(Voice):
         self._dec = make_session(dec, threads=threads)
         with open(src.parent / "vocab.json", encoding="utf-8") as f:
             self._vocab: dict[str, int] = json.load(f)
-        self._g2p = MisakiG2P()
+        # one American-English G2P per Engine.load, shared with Kokoro's a* voices (~120 MB)
+        self._g2p = shared_misaki(shared, british=False)
         self._load_lock = threading.Lock()
         self.context_frames = context_frames
         self.info = HIBARI_INFO

@@ -43,7 +43,7 @@ import onnxruntime as ort
 from ..assets import KOKORO_MODEL, KOKORO_VOCAB, KOKORO_VOICES, cache_dir
 from ..errors import AssetError, SynthesisError, UnknownVoiceError
 from ..onnxrt import make_session
-from ..text import MisakiG2P, normalize
+from ..text import MisakiG2P, normalize, shared_misaki
 from ..timing import chunk_timing, unit_word_timings
 from ..types import VoiceInfo, WordTiming
 from .base import AcousticFrames, DecoderState, Voice, alignment_from_durations
@@ -190,23 +190,6 @@ class _Front(Protocol):
     def load(self) -> None: ...
 
     def __call__(self, text: str) -> str: ...
-
-
-#: Key under which a MisakiG2P is kept in a loader's ``shared`` dict, so every voice family of one
-#: ``Engine.load`` can use the same instance (the American lexicons take ~120 MB, the British ~100).
-MISAKI_SHARED_KEY: Final = "text:misaki-g2p:{variant}"
-
-
-def shared_misaki(shared: dict[str, object] | None, *, british: bool) -> MisakiG2P:
-    """The MisakiG2P kept in ``shared`` (created there on first use; loads lazily, thread-safe)."""
-    if shared is None:
-        return MisakiG2P(british=british)
-    key = MISAKI_SHARED_KEY.format(variant="gb" if british else "us")
-    g = shared.get(key)
-    if not isinstance(g, MisakiG2P):
-        g = MisakiG2P(british=british)
-        shared[key] = g
-    return g
 
 
 class _English:
