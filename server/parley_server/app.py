@@ -69,7 +69,7 @@ from .protocol import (
     VoiceDescription,
 )
 from .protocol_v2 import SUBPROTOCOL_V1, SUBPROTOCOL_V2, ServerInfoV2
-from .workers import WorkerPool
+from .workers import WorkerPool, release_free_memory
 from .workers import await_job as _await_job
 from .workers import wait_uncancellable as _wait_uncancellable
 
@@ -599,7 +599,7 @@ class ParleyServer:
         cfg = self.config
         await asyncio.to_thread(framing_warmup)  # compiles the PCM kernel unless cached/warm
         await asyncio.to_thread(output_warmup)  # G.711 and resampling kernels (protocol v2)
-        self._pool = WorkerPool(cfg.worker_threads)
+        self._pool = WorkerPool(cfg.worker_threads, on_idle=release_free_memory)
         self._http = HttpApi(self)
         try:
             self._server = await ws_serve(

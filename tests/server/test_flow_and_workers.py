@@ -7,7 +7,7 @@ import time
 
 import pytest
 from parley_server.flow import FlowControl, WaterMarks
-from parley_server.workers import WorkerPool
+from parley_server.workers import WorkerPool, release_free_memory
 
 
 def test_water_marks_validated() -> None:
@@ -95,3 +95,48 @@ def test_pool_is_idle_once_a_job_is_seen_done() -> None:
         assert pool.completed == 300
     finally:
         pool.shutdown()
+
+
+def test_idle_hook_runs_once_per_burst_after_the_last_job() -> None:
+    calls: list[tuple[int, int]] = []
+    gate = threading.Event()
+    pool: WorkerPool
+
+    def hook() -> None:
+        calls.append((pool.busy, pool.pending))
+
+    pool = WorkerPool(2, on_idle=hook)
+    try:
+        futs = [pool.submit(float(i), gate.wait) for i in range(5)]
+        time.sleep(0.05)
+        assert calls == []  # nothing finished yet
+        gate.set()
+        for f in futs:
+            f.result(timeout=5)
+        deadline = time.monotonic() + 5
+        while not calls and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert calls and all(c == (0, 0) for c in calls)  # only ever called with the pool idle
+        assert len(calls) <= 2  # once per time the pool falls idle, not once per job
+    finally:
+        pool.shutdown()
+
+
+def test_idle_hook_errors_do_not_stop_the_pool() -> None:
+    def hook() -> None:
+        raise RuntimeError("boom")
+
+    pool = WorkerPool(1, on_idle=hook)
+    try:
+        assert pool.submit(0.0, lambda: 1).result(timeout=5) == 1
+        assert pool.submit(0.0, lambda: 2).result(timeout=5) == 2
+    finally:
+        pool.shutdown()
+
+
+def test_release_free_memory_runs_on_this_platform() -> None:
+    # glibc (the Debian/Ubuntu machines Parley targets) has malloc_trim; elsewhere it is a no-op.
+    import platform
+
+    ok = release_free_memory()
+    assert ok is (platform.libc_ver()[0] == "glibc")
