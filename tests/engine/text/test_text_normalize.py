@@ -425,6 +425,7 @@ def test_public_api_is_pinned() -> None:
         "normalize",
         "plan_chunks",
         "punctuate",
+        "shared_misaki",
         "spell",
         "split_sentences",
         "spoken_char",
