@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import logging
@@ -32,7 +33,7 @@ import signal
 import socket
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from http import HTTPStatus
@@ -307,7 +308,7 @@ class _RequestRun:
         self.buffer.close()
 
     async def _job(self, deadline_s: float, fn: Any) -> Any:
-        return await _await_job(self.conn.server.pool.submit(deadline_s, fn))
+        return await _await_job(self.conn.server.submit(deadline_s, fn, self.request.voice))
 
     async def _run(self) -> None:
         producer = asyncio.create_task(self._produce(), name=f"parley-synth-{self.request.id}")
@@ -501,6 +502,14 @@ def _describe(v: VoiceInfo) -> VoiceDescription:
     )
 
 
+def _heavy_voices(engine: SynthesisEngine, voice_ids: Iterable[str]) -> frozenset[str]:
+    """Voices whose chunks are single long model calls (``Voice.whole_chunk``: Kokoro)."""
+    get = getattr(engine, "voice", None)
+    if get is None:
+        return frozenset()
+    return frozenset(v for v in voice_ids if getattr(get(v), "whole_chunk", False))
+
+
 class ParleyServer:
     """A running Parley WebSocket server around an already loaded (and warmed up) engine.
 
@@ -513,6 +522,7 @@ class ParleyServer:
         self.engine = engine
         self.config = config
         available = {v.id: v for v in engine.voices()}
+        self.heavy_voices = _heavy_voices(engine, available)
         if config.voices is None:
             offered = list(available.values())
         else:
@@ -543,6 +553,10 @@ class ParleyServer:
         if self._pool is None:
             raise RuntimeError("the server is not started")
         return self._pool
+
+    def submit(self, deadline_s: float, fn: Callable[[], T], voice: str) -> concurrent.futures.Future[T]:
+        """A synthesis job for ``voice`` on the pool (heavy if the voice's chunks are long calls)."""
+        return self.pool.submit(deadline_s, fn, heavy=voice in self.heavy_voices)
 
     @property
     def port(self) -> int:

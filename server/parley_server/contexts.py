@@ -331,7 +331,7 @@ class _Context:
             self.task = None
 
     async def _job(self, deadline_s: float, fn: Any) -> Any:
-        return await await_job(self.conn.server.pool.submit(deadline_s, fn))
+        return await await_job(self.conn.server.submit(deadline_s, fn, self.cfg.voice))
 
     async def _speak(self, piece: Piece) -> None:
         cfg = self.cfg

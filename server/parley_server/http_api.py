@@ -497,7 +497,7 @@ class HttpApi:
         try:
             try:
                 opened, data, finished = await await_job(
-                    pool.submit(received_s, partial(_open_job, server.engine, req, token))
+                    server.submit(received_s, partial(_open_job, server.engine, req, token), req.voice)
                 )
                 stream = opened
             except ParleyError as exc:
@@ -521,7 +521,8 @@ class HttpApi:
                 produced_ms += _audio_ms(data)
                 if not finished:
                     # Earliest deadline first: when would a real-time listener run out of audio?
-                    job = pool.submit(t0 + produced_ms / 1000.0, partial(_step_job, opened, token))
+                    step = partial(_step_job, opened, token)
+                    job = server.submit(t0 + produced_ms / 1000.0, step, req.voice)
                 if data:
                     writer.write(conn.send(h11.Data(data=data)) or b"")
                 await self._drain(writer, token)

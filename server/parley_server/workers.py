@@ -7,6 +7,11 @@ the pool runs the earliest deadline first. A request that has not produced its f
 earliest deadline of all (its receipt time), so first-audio latency stays low under load, while
 streams that are ahead of real time yield their turn to those that are not.
 
+Heavy jobs (``submit(..., heavy=True)``: a chunk of a voice that computes seconds of audio in one
+call, Kokoro) run on at most ``max_heavy`` threads at once (default: all but one), so a fast
+voice's next chunk never waits behind them: with two threads and two Kokoro streams, a heart or
+joe stream still has a thread of its own. It also bounds the peak memory of those big calls.
+
 When the pool falls idle, the worker that finished last calls ``on_idle`` (the server passes
 :func:`release_free_memory`): glibc keeps the memory freed by each thread in per-thread arenas, so
 after a burst of long chunks (Kokoro's activations) the process holds ~100 MB it no longer uses
@@ -67,6 +72,7 @@ class _Job:
     seq: int
     fn: Callable[[], Any] = field(compare=False)
     future: Future[Any] = field(compare=False)
+    heavy: bool = field(default=False, compare=False)
 
 
 class WorkerPool:
@@ -77,10 +83,22 @@ class WorkerPool:
     """
 
     def __init__(
-        self, threads: int, *, name: str = "parley-synth", on_idle: Callable[[], object] | None = None
+        self,
+        threads: int,
+        *,
+        name: str = "parley-synth",
+        on_idle: Callable[[], object] | None = None,
+        max_heavy: int | None = None,
     ) -> None:
         if threads < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")
+        if max_heavy is None:
+            max_heavy = max(1, threads - 1)
+        if not 1 <= max_heavy <= threads:
+            raise ValueError(f"max_heavy must be in 1..{threads}, got {max_heavy}")
+        self.max_heavy = max_heavy
+        self._heavy_heap: list[_Job] = []
+        self._heavy_busy = 0
         self._on_idle = on_idle
         self.idle_calls = 0
         self._cv = threading.Condition()
@@ -109,28 +127,47 @@ class WorkerPool:
     def pending(self) -> int:
         """Jobs waiting for a thread."""
         with self._cv:
-            return len(self._heap)
+            return len(self._heap) + len(self._heavy_heap)
+
+    @property
+    def heavy_busy(self) -> int:
+        """Heavy jobs running right now (never more than ``max_heavy``)."""
+        with self._cv:
+            return self._heavy_busy
 
     @property
     def completed(self) -> int:
         with self._cv:
             return self._completed
 
-    def submit(self, deadline_s: float, fn: Callable[[], T]) -> Future[T]:
-        """Queue ``fn`` to run on a worker thread; smaller ``deadline_s`` (time.monotonic scale) first."""
+    def submit(self, deadline_s: float, fn: Callable[[], T], *, heavy: bool = False) -> Future[T]:
+        """Queue ``fn`` to run on a worker thread; smaller ``deadline_s`` (time.monotonic scale) first.
+        ``heavy``: one of the long jobs limited to ``max_heavy`` threads at once."""
         fut: Future[T] = Future()
         with self._cv:
             if self._closed:
                 raise RuntimeError("the worker pool is shut down")
-            heapq.heappush(self._heap, _Job(deadline_s, next(self._seq), fn, fut))
-            self._cv.notify()
+            heapq.heappush(
+                self._heavy_heap if heavy else self._heap, _Job(deadline_s, next(self._seq), fn, fut, heavy)
+            )
+            self._cv.notify_all()
         return fut
+
+    def _next_job(self) -> _Job | None:
+        """The runnable job with the earliest deadline (lock held), or None."""
+        light = self._heap[0] if self._heap else None
+        heavy = self._heavy_heap[0] if self._heavy_heap and self._heavy_busy < self.max_heavy else None
+        if heavy is not None and (light is None or heavy < light):
+            return heapq.heappop(self._heavy_heap)
+        if light is not None:
+            return heapq.heappop(self._heap)
+        return None
 
     def wait_idle(self, timeout_s: float) -> bool:
         """Block until no job is running or pending (True) or ``timeout_s`` passes (False)."""
         end = time.monotonic() + timeout_s
         with self._cv:
-            while self._busy or self._heap:
+            while self._busy or self._heap or self._heavy_heap:
                 left = end - time.monotonic()
                 if left <= 0:
                     return False
@@ -141,7 +178,8 @@ class WorkerPool:
         """Drop pending jobs (their futures are cancelled), let running ones finish, join threads."""
         with self._cv:
             self._closed = True
-            dropped, self._heap = self._heap, []
+            dropped, self._heap = self._heap + self._heavy_heap, []
+            self._heavy_heap = []
             self._cv.notify_all()
         for job in dropped:
             job.future.cancel()
@@ -152,15 +190,17 @@ class WorkerPool:
     def _work(self) -> None:
         while True:
             with self._cv:
-                while not self._heap and not self._closed:
+                job = self._next_job()
+                while job is None and not self._closed:
                     self._cv.wait()
-                if not self._heap:
+                    job = self._next_job()
+                if job is None:
                     return  # closed and drained
-                job = heapq.heappop(self._heap)
                 if not job.future.set_running_or_notify_cancel():
                     self._cv.notify_all()
                     continue
                 self._busy += 1
+                self._heavy_busy += job.heavy
             result: Any = None
             error: BaseException | None = None
             try:
@@ -168,10 +208,12 @@ class WorkerPool:
             except BaseException as exc:  # carried to the awaiting coroutine, which re-raises it
                 error = exc
             # Account first, then complete the future: whoever sees the job done sees the pool idle.
+            heavy = job.heavy
             with self._cv:
                 self._busy -= 1
+                self._heavy_busy -= heavy
                 self._completed += 1
-                idle = not self._busy and not self._heap and self._on_idle is not None
+                idle = self._on_idle is not None and not (self._busy or self._heap or self._heavy_heap)
                 self._cv.notify_all()
             if error is not None:
                 job.future.set_exception(error)

@@ -533,3 +533,30 @@ def test_server_config_is_validated() -> None:
         ServerConfig(port=70000)
     with pytest.raises(ValueError, match="voices"):
         ServerConfig(voices=())
+
+
+def test_voices_with_whole_chunk_calls_are_heavy_jobs() -> None:
+    class Slow:
+        whole_chunk = True
+
+    class Fast:
+        pass
+
+    class WithVoices(ScriptedEngine):
+        def voice(self, voice_id: str) -> object:
+            return Slow() if voice_id == "low" else Fast()
+
+    assert ParleyServer(WithVoices(), ServerConfig(port=0)).heavy_voices == frozenset({"low"})
+    assert ParleyServer(ScriptedEngine(), ServerConfig(port=0)).heavy_voices == frozenset()
+
+
+@pytest.mark.integration
+def test_kokoro_voices_are_heavy_and_heart_is_not() -> None:
+    from parley_engine import Engine
+    from parley_engine.errors import AssetError
+
+    try:
+        engine = Engine.load(["heart", "joe", "af_heart"])
+    except AssetError as err:  # pragma: no cover - depends on the machine
+        pytest.skip(f"Kokoro assets not installed ({err.message})")
+    assert ParleyServer(engine, ServerConfig(port=0)).heavy_voices == frozenset({"af_heart"})

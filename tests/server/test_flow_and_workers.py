@@ -140,3 +140,59 @@ def test_release_free_memory_runs_on_this_platform() -> None:
 
     ok = release_free_memory()
     assert ok is (platform.libc_ver()[0] == "glibc")
+
+
+def test_heavy_jobs_never_take_every_thread() -> None:
+    pool = WorkerPool(2)  # max_heavy defaults to threads - 1 = 1
+    gate = threading.Event()
+    running: list[str] = []
+    lock = threading.Lock()
+
+    def job(name: str, wait: bool) -> str:
+        with lock:
+            running.append(name)
+        if wait:
+            gate.wait(5)
+        return name
+
+    try:
+        assert pool.max_heavy == 1
+        h1 = pool.submit(0.0, lambda: job("h1", True), heavy=True)
+        h2 = pool.submit(0.1, lambda: job("h2", True), heavy=True)
+        time.sleep(0.05)
+        assert pool.heavy_busy == 1 and running == ["h1"]  # h2 waits although a thread is free
+        light = pool.submit(9.0, lambda: job("light", False))  # later deadline, still runs now
+        assert light.result(timeout=2) == "light"
+        assert not h2.done()
+        gate.set()
+        assert h1.result(timeout=5) == "h1" and h2.result(timeout=5) == "h2"
+        assert running.index("light") < running.index("h2")
+    finally:
+        gate.set()
+        pool.shutdown()
+
+
+def test_heavy_limit_is_validated_and_one_thread_still_runs_heavy_jobs() -> None:
+    with pytest.raises(ValueError):
+        WorkerPool(2, max_heavy=0)
+    with pytest.raises(ValueError):
+        WorkerPool(2, max_heavy=3)
+    pool = WorkerPool(1)
+    try:
+        assert pool.max_heavy == 1
+        assert pool.submit(0.0, lambda: 7, heavy=True).result(timeout=5) == 7
+        assert pool.wait_idle(1.0)
+    finally:
+        pool.shutdown()
+
+
+def test_shutdown_cancels_pending_heavy_jobs() -> None:
+    pool = WorkerPool(2)
+    gate = threading.Event()
+    first = pool.submit(0.0, lambda: gate.wait(5), heavy=True)
+    waiting = pool.submit(0.0, lambda: None, heavy=True)
+    time.sleep(0.05)
+    assert pool.pending == 1  # the second heavy job waits for the first
+    threading.Timer(0.2, gate.set).start()
+    pool.shutdown()
+    assert waiting.cancelled() and first.result(timeout=1) is True

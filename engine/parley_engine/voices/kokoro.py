@@ -381,6 +381,9 @@ class KokoroVoice(Voice):
 
     #: A short first chunk: its whole audio must be computed before any of it is heard.
     first_chunk_max_words = 5
+    #: One chunk is one model call of up to several seconds of one core: a scheduler should not
+    #: let such calls take every thread (parley_server's worker pool runs them as heavy jobs).
+    whole_chunk = True
     #: Later chunks: whole sentences up to this length, longer ones cut at clauses (prosody spans
     #: the chunk, and each call also computes ~0.6 s of the model's own silence). 160 characters
     #: is ~10 s of speech: ~4-7 s of compute on one core, and ~250 MB of activations while it runs
