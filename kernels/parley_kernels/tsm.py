@@ -27,6 +27,14 @@ k - 1 (samples ``(k-1) H .. k H - 1``) is final: the look-ahead is ``T + H (1 + 
 samples, at most (``latency_in_samples``; 24 kHz at 2x: 1092 samples, 45.5 ms). Every frame is a
 function of the input alone, so pushing in chunks of any size gives the one-shot output bit for bit.
 
+Non-uniform speed (``init_state(..., mapped=True)``): the caller gives a piecewise-linear time map
+ahead of the input with :func:`extend_map` (pieces of ``in`` input samples that become ``out``
+output samples), and ``a_k`` is the map's input position for output ``k H`` (rounded) instead of
+``k H speed``; everything else is the same algorithm. A frame waits until the map reaches its
+output centre, so the output is a function of the input and the map alone (chunked = one shot
+for any split of either). Used for fast speech: :mod:`.rateplan` decides how long each 12.5 ms of
+speech lasts. :func:`output_position` maps an input position to the output (word timings).
+
 Two implementations with one contract, chosen per stream: ``impl="numba"`` (default; a compiled loop
 that releases the GIL) and ``impl="numpy"`` (the reference, one vectorised step per frame). They
 agree to ~1e-7 (same float32 overlap-add; the correlations run in float64).
@@ -56,9 +64,11 @@ __all__ = [
     "TOLERANCE_MS",
     "Impl",
     "TsmState",
+    "extend_map",
     "flush",
     "init_state",
     "output_length",
+    "output_position",
     "push",
     "time_stretch",
     "warmup",
@@ -94,14 +104,14 @@ def output_length(n_in: int, speed: float) -> int:
 
 
 def _ideal(k: int, hop: int, speed: float) -> int:
-    return math.floor(k * hop * speed + 0.5)  # the kernels compute this the same way, in float64
+    return math.floor(k * hop * speed + 0.5)  # _ideals computes this the same way, in float64
 
 
-# Kernels: frames k0 .. k0 + len(pos) - 1. ``x`` holds input samples from index ``x0`` on (zeros
-# where the stream has none) and reaches every sample they read; ``c_prev`` is the centre of
-# frame k0 - 1 (unused for k0 = 0). For each frame: its centre into ``pos``, output block k - 1
-# (``tail`` plus the frame's first half) into ``out[i * hop : (i + 1) * hop]``, its second half
-# into ``tail``.
+# Kernels: frames k0 .. k0 + len(pos) - 1, ideally centred at input ``ideal[i]`` (int64). ``x``
+# holds input samples from index ``x0`` on (zeros where the stream has none) and reaches every
+# sample they read; ``c_prev`` is the centre of frame k0 - 1 (unused for k0 = 0). For each frame:
+# its centre into ``pos``, output block k - 1 (``tail`` plus the frame's first half) into
+# ``out[i * hop : (i + 1) * hop]``, its second half into ``tail``.
 @njit(nogil=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def _dots(region, ref, dots):  # type: ignore[no-untyped-def]
     hop = ref.shape[0]
@@ -132,14 +142,14 @@ def _pick(dots, cs, hop, tol, eps, pull):  # type: ignore[no-untyped-def]
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _wsola_numba(x, x0, k0, speed, hop, tol, c_prev, win, tail, pos, out):  # type: ignore[no-untyped-def]
+def _wsola_numba(x, x0, k0, ideal, hop, tol, c_prev, win, tail, pos, out):  # type: ignore[no-untyped-def]
     span = 2 * tol + hop
     dots = np.empty(2 * tol + 1, np.float64)
     cs = np.empty(span + 1, np.float64)
     eps = _EPS_PER_SAMPLE * hop
     for i in range(pos.shape[0]):
         k = k0 + i
-        a = np.int64(np.floor(k * hop * speed + 0.5))
+        a = ideal[i]
         c = a
         ref = x[c_prev - x0 : c_prev - x0 + hop]
         e_ref = 0.0
@@ -167,7 +177,7 @@ def _wsola_numpy(
     x: F32,
     x0: int,
     k0: int,
-    speed: float,
+    ideal: I64,
     hop: int,
     tol: int,
     c_prev: int,
@@ -182,7 +192,7 @@ def _wsola_numpy(
     shift2 = (shifts / tol) ** 2
     for i in range(pos.shape[0]):
         k = k0 + i
-        c = _ideal(k, hop, speed)
+        c = int(ideal[i])
         ref = x[c_prev - x0 : c_prev - x0 + hop].astype(np.float64)
         e_ref = float(np.dot(ref, ref))
         if k > 0 and e_ref > eps:
@@ -216,6 +226,8 @@ class TsmState:
     (output block ``frames - 1``, still missing the next frame's first half); ``hist``: float32
     input from index ``hist_start`` (negative at first: the zeros before the stream) to
     ``samples_in - 1``, only what later frames still read.
+    Time map (``mapped`` states only): knots ``map_in`` / ``map_out`` (float64, cumulative input
+    and output samples, from (0, 0)), extended by :func:`extend_map`.
     """
 
     sample_rate_hz: int
@@ -233,17 +245,29 @@ class TsmState:
     hist: F32 = field(default_factory=lambda: np.zeros(0, np.float32))
     tail: F32 = field(default_factory=lambda: np.zeros(0, np.float32))
     flushed: bool = False
+    mapped: bool = False
+    map_in: F64 = field(default_factory=lambda: np.zeros(1, np.float64))
+    map_out: F64 = field(default_factory=lambda: np.zeros(1, np.float64))
+    max_local_speed: float = 0.0
 
     @property
     def latency_in_samples(self) -> int:
-        """Input samples that push() holds back at most: ``T + H (1 + speed)``, rounded up."""
-        return self.tolerance + math.ceil(self.hop * (1.0 + self.speed))
+        """Input samples that push() holds back at most: ``T + H (1 + speed)``, rounded up
+        (``speed``: the nominal speed, or for a mapped state the fastest local speed of its map so
+        far; a mapped state also waits for its map)."""
+        speed = max(self.speed, self.max_local_speed) if self.mapped else self.speed
+        return self.tolerance + math.ceil(self.hop * (1.0 + speed))
 
 
-def init_state(sample_rate_hz: int, speed: float, *, impl: Impl = "numba") -> TsmState:
+def init_state(sample_rate_hz: int, speed: float, *, impl: Impl = "numba", mapped: bool = False) -> TsmState:
     """A fresh stream at ``sample_rate_hz`` (integer, 8000..48000) played ``speed`` times as fast
     (0.5..4.0; 2.0 halves the duration). Raises ValueError for a value out of range or an unknown
-    ``impl``."""
+    ``impl``.
+
+    ``mapped=True``: a non-uniform stream whose time map the caller gives piece by piece with
+    :func:`extend_map` ahead of the input (frames wait for it); ``speed`` is then only the rate
+    for input beyond the map at :func:`flush`.
+    """
     if isinstance(sample_rate_hz, bool) or not isinstance(sample_rate_hz, int | np.integer):
         raise ValueError(f"sample_rate_hz must be an integer (Hz), got {sample_rate_hz!r}")
     if not MIN_RATE_HZ <= sample_rate_hz <= MAX_RATE_HZ:
@@ -269,6 +293,7 @@ def init_state(sample_rate_hz: int, speed: float, *, impl: Impl = "numba") -> Ts
         hist_start=-pre,
         hist=np.zeros(pre, np.float32),
         tail=np.zeros(hop, np.float32),
+        mapped=bool(mapped),
     )
 
 
@@ -288,6 +313,60 @@ def _check_samples(x: object) -> F32:
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
+def extend_map(state: TsmState, in_samples: npt.ArrayLike, out_samples: npt.ArrayLike) -> None:
+    """Append pieces to a mapped state's time map: the next ``in_samples[i]`` input samples become
+    ``out_samples[i]`` output samples (1-D, equal lengths, each > 0; floats allowed), stretched
+    linearly within a piece. Frame k (output centre ``k H``) is placed at the input position the
+    map gives for ``k H`` (rounded), so a piece's speed is ``in / out`` up to the WSOLA shift. The
+    map must run ahead of the input it covers: frames wait for it. Raises ValueError for a state
+    that is not mapped or for bad pieces."""
+    _check_open(state)
+    if not state.mapped:
+        raise ValueError("extend_map needs a state made with init_state(..., mapped=True)")
+    a = np.asarray(in_samples, dtype=np.float64).reshape(-1)
+    b = np.asarray(out_samples, dtype=np.float64).reshape(-1)
+    if a.shape != b.shape:
+        raise ValueError(f"in_samples and out_samples differ in length: {a.size} vs {b.size}")
+    if a.size == 0:
+        return
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b)) and np.all(a > 0) and np.all(b > 0)):
+        raise ValueError("map pieces must be finite and > 0")
+    # cumulative sums continued from the last knot (one running float64 sum: the knots do not
+    # depend on how the pieces were split between calls)
+    ins = np.cumsum(np.concatenate(([state.map_in[-1]], a)))[1:]
+    outs = np.cumsum(np.concatenate(([state.map_out[-1]], b)))[1:]
+    state.map_in = np.concatenate((state.map_in, ins))
+    state.map_out = np.concatenate((state.map_out, outs))
+    state.max_local_speed = max(state.max_local_speed, float(np.max(a / b)))
+
+
+def _ideals(state: TsmState, k0: int, k1: int) -> I64:
+    """Ideal input centres ``a_k`` of frames k0 .. k1 - 1."""
+    k = np.arange(k0, k1, dtype=np.int64)
+    if not state.mapped:
+        out: I64 = np.floor(k * state.hop * state.speed + 0.5).astype(np.int64)
+        return out
+    u = (k * state.hop).astype(np.float64)
+    last_in, last_out = float(state.map_in[-1]), float(state.map_out[-1])
+    pos = np.where(
+        u <= last_out,
+        np.interp(u, state.map_out, state.map_in),
+        last_in + (u - last_out) * state.speed,  # beyond the map: only at flush
+    )
+    return np.floor(pos + 0.5).astype(np.int64)
+
+
+def output_position(state: TsmState, input_sample: float) -> float:
+    """Where input sample position ``input_sample`` lands in the output (fractional samples):
+    ``input_sample / speed``, or through a mapped state's time map (at ``speed`` beyond it)."""
+    if not state.mapped:
+        return float(input_sample) / state.speed
+    last_in = float(state.map_in[-1])
+    if input_sample <= last_in:
+        return float(np.interp(float(input_sample), state.map_in, state.map_out))
+    return float(state.map_out[-1]) + (float(input_sample) - last_in) / state.speed
+
+
 def _run(state: TsmState, k_end: int) -> F32:
     """Compute frames ``state.frames .. k_end - 1``; return the output blocks they finish."""
     k0 = state.frames
@@ -295,13 +374,14 @@ def _run(state: TsmState, k_end: int) -> F32:
     if nk <= 0:
         return np.zeros(0, np.float32)
     hop = state.hop
+    ideal = _ideals(state, k0, k_end + 1)
     pos = np.empty(nk, np.int64)
     out = np.empty(nk * hop, np.float32)
     _KERNELS[state.impl](
         state.hist,
         state.hist_start,
         k0,
-        state.speed,
+        ideal[:nk],
         hop,
         state.tolerance,
         state.c_prev,
@@ -312,12 +392,29 @@ def _run(state: TsmState, k_end: int) -> F32:
     )
     state.frames = k_end
     state.c_prev = int(pos[-1])
-    # Frame k reads from min(c_{k-1}, a_k - T - H) on.
-    keep_from = min(state.c_prev, _ideal(k_end, hop, state.speed) - state.tolerance - hop)
+    # Frame k reads from min(c_{k-1}, a_k - T - H) on; a mapped state's next a_k may still move
+    # (its map can grow), but never below a_{k-1} (the map is monotone).
+    nxt = int(ideal[nk - 1] if state.mapped else ideal[nk])
+    keep_from = min(state.c_prev, nxt - state.tolerance - hop)
     if keep_from > state.hist_start:
         state.hist = state.hist[keep_from - state.hist_start :].copy()
         state.hist_start = keep_from
     return out[hop:] if k0 == 0 else out  # frame 0 finishes the block before the stream
+
+
+def _ready_frames(state: TsmState, limit: int) -> int:
+    """One past the last frame that can be computed now: its ideal position is at most ``limit``
+    (its input is in) and, for a mapped state, the map reaches its output centre."""
+    if not state.mapped:
+        k_end = max(state.frames, math.floor((limit + 0.5) / (state.hop * state.speed)) + 2)
+        while k_end > state.frames and _ideal(k_end - 1, state.hop, state.speed) > limit:
+            k_end -= 1
+        return k_end
+    k_map = math.floor(float(state.map_out[-1]) / state.hop)  # frames 0..k_map are on the map
+    if k_map < state.frames:
+        return state.frames
+    ideal = _ideals(state, state.frames, k_map + 1)  # non-decreasing
+    return state.frames + int(np.searchsorted(ideal, limit, side="right"))
 
 
 def push(state: TsmState, x: npt.ArrayLike) -> F32:
@@ -333,11 +430,7 @@ def push(state: TsmState, x: npt.ArrayLike) -> F32:
     state.samples_in += x_.shape[0]
     # Frame k reads up to a_k + T + H - 1: ready while a_k <= samples_in - T - H.
     limit = state.samples_in - state.tolerance - state.hop
-    k_end = state.frames
-    if limit >= 0:
-        k_end = max(k_end, math.floor((limit + 0.5) / (state.hop * state.speed)) + 2)
-        while k_end > state.frames and _ideal(k_end - 1, state.hop, state.speed) > limit:
-            k_end -= 1
+    k_end = _ready_frames(state, limit) if limit >= 0 else state.frames
     out = _run(state, k_end)
     state.samples_out += out.shape[0]
     return out
@@ -345,14 +438,18 @@ def push(state: TsmState, x: npt.ArrayLike) -> F32:
 
 def flush(state: TsmState) -> F32:
     """End the stream: return the rest, so that ``output_length(samples_in)`` samples came out in
-    all (input zero-padded past its end). The state refuses further use afterwards."""
+    all (input zero-padded past its end; a mapped state: ``floor(output_position(samples_in) +
+    1/2)``). The state refuses further use afterwards."""
     _check_open(state)
     state.flushed = True
-    total = output_length(state.samples_in, state.speed)
+    if state.mapped:
+        total = math.floor(output_position(state, state.samples_in) + 0.5)
+    else:
+        total = output_length(state.samples_in, state.speed)
     if total <= state.samples_out:
         return np.zeros(0, np.float32)
     k_end = -(-total // state.hop) + 1  # block b needs frame b + 1
-    need = _ideal(k_end - 1, state.hop, state.speed) + state.tolerance + state.hop
+    need = int(_ideals(state, k_end - 1, k_end)[0]) + state.tolerance + state.hop
     pad = need - (state.hist_start + state.hist.shape[0])
     if pad > 0:
         state.hist = np.concatenate((state.hist, np.zeros(pad, np.float32)))
@@ -370,7 +467,7 @@ def time_stretch(x: npt.ArrayLike, sample_rate_hz: int, speed: float, *, impl: I
 
 
 def warmup() -> None:
-    """Compile the Numba kernels (one signature: contiguous float32 arrays, int64, float64)."""
+    """Compile the Numba kernels (one signature: contiguous float32 arrays, int64)."""
     state = init_state(16000, 2.0)
     push(state, np.zeros(4000, np.float32))
     flush(state)

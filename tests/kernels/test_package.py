@@ -20,6 +20,7 @@ def test_all_is_pinned() -> None:
         "init_state",
         "pitch",
         "push",
+        "rateplan",
         "resample",
         "synthesize",
         "tsm",
@@ -36,11 +37,11 @@ def test_import_compiles_nothing_and_warmup_compiles_everything() -> None:
         """
         import sys
         import parley_kernels
-        from parley_kernels import _vocoder_numba as k, g711, pcm, resample, tsm
+        from parley_kernels import _vocoder_numba as k, g711, pcm, rateplan, resample, tsm
         kernels = [
             k.spectral_factors, k.pulse_train, k.synth_frames, pcm._pcm16_numba,
             g711._ulaw_numba, g711._alaw_numba, resample._polyphase_numba,
-            tsm._wsola_numba,
+            tsm._wsola_numba, rateplan._flux_numba, rateplan._share_numba,
         ]
         assert all(not f.signatures for f in kernels), [f.signatures for f in kernels]
         parley_kernels.warmup()

@@ -235,3 +235,101 @@ def test_bad_impl_and_samples_raise_value_error() -> None:
         tsm.push(state, np.zeros((1, 4), np.float32))
     with pytest.raises(ValueError, match="state must be a TsmState"):
         tsm.flush(object())  # type: ignore[arg-type]
+
+
+# -- mapped (non-uniform) time-scaling --------------------------------------------------------------
+def stepped_map(n: int, speeds: list[float], piece: int) -> tuple[F64, F64]:
+    """Pieces of ``piece`` input samples covering n, cycling through ``speeds``."""
+    ins = np.full(-(-n // piece), float(piece))
+    ins[-1] = n - piece * (ins.size - 1)
+    outs = ins / np.resize(np.asarray(speeds, np.float64), ins.size)
+    return ins, outs
+
+
+def run_mapped(
+    x: F32, rate: int, ins: F64, outs: F64, chunk: int, map_chunk: int, impl: Impl, nominal: float = 2.0
+) -> F32:
+    """Map pieces given ``map_chunk`` at a time, always ahead of the input they cover; input pushed
+    ``chunk`` samples at a time (0: all at once)."""
+    state = tsm.init_state(rate, nominal, impl=impl, mapped=True)
+    given, parts, pos = 0, [], 0
+    covered = np.concatenate(([0.0], np.cumsum(ins)))
+    step = chunk or x.size
+    while pos < x.size:
+        while given < ins.size and covered[given] < pos + step:
+            tsm.extend_map(state, ins[given : given + map_chunk], outs[given : given + map_chunk])
+            given = min(ins.size, given + map_chunk)
+        parts.append(tsm.push(state, x[pos : pos + step]))
+        pos += step
+    tsm.extend_map(state, ins[given:], outs[given:])
+    parts.append(tsm.flush(state))
+    return np.concatenate(parts)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+class TestMappedTsm:
+    @pytest.mark.parametrize("speed", [0.5, 2.0, 4.0])
+    def test_one_piece_map_equals_the_constant_speed(self, impl: Impl, speed: float) -> None:
+        x = speech_like(24000, 1.2, seed=5)
+        ins = np.asarray([float(x.size)])
+        got = run_mapped(x, 24000, ins, ins / speed, 0, 1, impl)
+        np.testing.assert_array_equal(got, tsm.time_stretch(x, 24000, speed, impl=impl))
+
+    @pytest.mark.parametrize("chunk", [1, 7, 300, 4097, 0])
+    @pytest.mark.parametrize("map_chunk", [1, 5, 1000])
+    def test_chunked_equals_one_shot(self, impl: Impl, chunk: int, map_chunk: int) -> None:
+        x = speech_like(24000, 0.3 if chunk == 1 else 1.5, seed=chunk)
+        ins, outs = stepped_map(x.size, [1.3, 6.0, 2.0, 0.8, 3.1], 290)
+        one_shot = run_mapped(x, 24000, ins, outs, 0, ins.size, impl)
+        np.testing.assert_array_equal(run_mapped(x, 24000, ins, outs, chunk, map_chunk, impl), one_shot)
+
+    def test_length_and_positions_follow_the_map(self, impl: Impl) -> None:
+        rate = 24000
+        x = hann_burst(440.0, rate, 1.3, 1.5, seconds=2.0)  # a burst in the second half
+        ins = np.asarray([rate * 1.0, rate * 1.0])  # first second at 4x, second at 1.25x
+        outs = np.asarray([rate / 4.0, rate / 1.25])
+        y = run_mapped(x, rate, ins, outs, 1000, 1, impl)
+        assert y.size == int(np.floor(outs.sum() + 0.5))
+        state = tsm.init_state(rate, 2.0, mapped=True)
+        tsm.extend_map(state, ins, outs)
+        expect_ms = tsm.output_position(state, centroid_ms(x, rate) * rate / 1000) * 1000 / rate
+        assert abs(centroid_ms(y, rate) - expect_ms) <= 1.0
+        assert tsm.output_position(state, rate * 0.5) == pytest.approx(rate * 0.5 / 4)
+        assert tsm.output_position(state, rate * 3.0) == pytest.approx(outs.sum() + rate / 2.0)  # beyond: 2x
+
+    def test_frames_wait_for_the_map(self, impl: Impl) -> None:
+        x = speech_like(16000, 1.0)
+        state = tsm.init_state(16000, 3.0, impl=impl, mapped=True)
+        assert tsm.push(state, x).size == 0  # no map yet: nothing can be placed
+        tsm.extend_map(state, [float(x.size)], [x.size / 3.0])
+        out = tsm.push(state, np.zeros(0, np.float32))
+        assert out.size > 0 and out.size % state.hop == 0
+
+    def test_no_clicks_and_level_kept_on_a_jumpy_map(self, impl: Impl) -> None:
+        x = speech_like(24000, 2.0, seed=7)
+        ins, outs = stepped_map(x.size, [1.0, 12.0, 1.5, 0.7, 4.0], 300)
+        y = run_mapped(x, 24000, ins, outs, 512, 3, impl)
+        assert max_jump(y) <= 1.1 * max_jump(x)
+        assert y.size == int(np.floor(outs.sum() + 0.5)) and np.all(np.isfinite(y))
+
+
+def test_mapped_numba_matches_numpy() -> None:
+    x = speech_like(22050, 1.5, seed=9)
+    ins, outs = stepped_map(x.size, [1.1, 5.0, 2.5, 0.9], 276)
+    a = run_mapped(x, 22050, ins, outs, 1000, 7, "numba")
+    b = run_mapped(x, 22050, ins, outs, 1000, 7, "numpy")
+    assert float(np.max(np.abs(a - b))) <= 1e-4
+
+
+def test_extend_map_refuses_bad_pieces() -> None:
+    with pytest.raises(ValueError, match="mapped=True"):
+        tsm.extend_map(tsm.init_state(24000, 2.0), [100.0], [50.0])
+    state = tsm.init_state(24000, 2.0, mapped=True)
+    with pytest.raises(ValueError, match="differ in length"):
+        tsm.extend_map(state, [100.0, 1.0], [50.0])
+    with pytest.raises(ValueError, match="> 0"):
+        tsm.extend_map(state, [100.0], [0.0])
+    with pytest.raises(ValueError, match="> 0"):
+        tsm.extend_map(state, [float("nan")], [1.0])
+    tsm.extend_map(state, [], [])  # nothing to add
+    assert state.map_in.tolist() == [0.0] and tsm.output_position(state, 10.0) == 5.0
