@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from parley_kernels import pitch, tsm
+from parley_kernels import pitch, rateplan, tsm
 
 from .cache import PhraseCache
 from .errors import AssetError, EmptyTextError, InputError, TextTooLongError, UnknownVoiceError
@@ -25,6 +25,7 @@ __all__ = ["Engine", "StreamPlan"]
 log = logging.getLogger("parley.engine")
 
 FloatArray = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
 
 LEAD_FRAMES = 0  # frames kept before the first frame with speech
 TAIL_FRAMES = 2  # frames kept after the last frame with speech (release of the last phoneme)
@@ -32,6 +33,19 @@ FADE_MS = 2.5  # fade-in/out at the trimmed edges, so no cut ever clicks
 #: An utterance's audio starts at the first 2.5 ms window above this level (the model's onset ramp
 #: below it is inaudible and would only delay the first audible sample), minus the fade-in.
 ONSET_DBFS = -50.0
+#: Fast speech (speeds beyond the model's own): the output time of an utterance is first shared
+#: out between its phoneme symbols in proportion to the square root of each one's duration (short
+#: consonants keep more of their length than long vowels), punctuation pauses and the model's
+#: silent edges at this weight per frame (relative to 1 / sqrt(frames) for a symbol) - nearly
+#: nothing; then :mod:`parley_kernels.rateplan` shares each ~200 ms out by spectral change and
+#: WSOLA renders the map. Measured with benchmarks/fastspeech.py (results/fastspeech-*.json).
+PAUSE_WEIGHT = 0.02
+PUNCTUATION = frozenset('.,!?;:—…"“”()')
+#: Experiments (benchmarks/fastspeech.py sets them for a run; read when a stream starts): share an
+#: utterance's output time between its symbols (else every sample at the utterance's mean speed),
+#: and share each ~200 ms by spectral change (else uniformly within it).
+FAST_BY_SYMBOLS = True
+FAST_BY_FLUX = True
 
 
 def soft_limit(x: FloatArray, knee: float = 0.9) -> FloatArray:
@@ -150,6 +164,8 @@ class Engine:
                 return
             for v in self._voices.values():
                 v.warmup()
+            tsm.warmup()  # time-scaling and its rate planner: speeds beyond the models'
+            rateplan.warmup()
             self._warm = True
 
     # -- synthesis --------------------------------------------------------------------------------
@@ -255,27 +271,55 @@ class Engine:
     def _generate(self, plan: StreamPlan, cancel: CancelToken) -> Iterator[AudioChunk]:
         """The voice's utterances, then the request's effects in order: pitch shift (for voices
         without native pitch), time-scale modification (speeds beyond the model's own range),
-        gain with a soft limiter. Each effect is a streaming kernel with its state owned here."""
+        gain with a soft limiter. Each effect is a streaming kernel with its state owned here.
+
+        Time-scaling is non-uniform (fast speech stays intelligible longer that way): each
+        utterance says how fast each of its samples should go on average (``_fast_speeds``: the
+        rest of the requested speed after the model's own, shared out between its phonemes), the
+        rate planner (:mod:`parley_kernels.rateplan`) turns that and the audio's spectral change
+        into a time map, and WSOLA (:mod:`parley_kernels.tsm`, mapped) renders it. Word timings
+        are mapped through the same map, so they are sent once the map covers them."""
         v, settings = plan.voice, plan.settings
         sr = v.sample_rate_hz
-        model_speed = min(float(settings.speed), v.max_model_speed)
-        stretch = float(settings.speed) / model_speed
+        speed = float(settings.speed)
+        model_speed = v.model_speed(speed)
+        fast = speed > model_speed * (1.0 + 1e-6) or (v.reports_speedup and speed > 1.0 + 1e-6)
         shifter = (
             pitch.init_state(sr, float(settings.pitch_semitones))
             if settings.pitch_semitones and not v.native_pitch
             else None
         )
-        stretcher = tsm.init_state(sr, stretch) if stretch > 1.0 + 1e-6 else None
+        stretcher = tsm.init_state(sr, min(tsm.MAX_SPEED, speed / model_speed), mapped=True) if fast else None
+        planner = rateplan.init_state(sr) if fast and FAST_BY_FLUX else None
+        piece = round(rateplan.FRAME_MS * sr / 1000)  # time-map piece without the planner
+        speeds = _SpeedQueue()  # per-sample speeds of the audio not yet through the shifter
         gain = float(10 ** (settings.volume_db / 20)) if settings.volume_db else 1.0
         pos = 0
         pending: tuple[WordTiming, ...] = ()
+        unmapped: list[WordTiming] = []  # word timings (input positions) the map does not reach yet
 
         def post(x: FloatArray) -> FloatArray:
             if shifter is not None:
                 x = pitch.push(shifter, x)
             if stretcher is not None:
+                sp = speeds.take(x.size)
+                if planner is not None:
+                    ins, outs = rateplan.push(planner, x, sp)
+                else:
+                    ins, outs = _uniform_pieces(sp, piece)
+                tsm.extend_map(stretcher, ins, outs)
                 x = tsm.push(stretcher, x)
             return x
+
+        def map_words(final: bool) -> None:
+            nonlocal pending, unmapped
+            if stretcher is None or not unmapped:
+                return
+            reach = float(stretcher.map_in[-1])
+            ready = [w for w in unmapped if final or w.end_sample <= reach]
+            if ready:
+                unmapped = [w for w in unmapped if not (final or w.end_sample <= reach)]
+                pending += tuple(_mapped(w, stretcher) for w in ready)
 
         def chunk_of(x: FloatArray, idx: int) -> AudioChunk | None:
             nonlocal pos, pending
@@ -289,27 +333,49 @@ class Engine:
             return c
 
         last_idx = 0
-        for raw, idx, words in self._utterances(plan, cancel, model_speed):
+        for raw, idx, words, piece_speeds in self._utterances(
+            plan, cancel, model_speed, speed if fast else None
+        ):
             last_idx = idx
             if words:
-                pending += words if stretcher is None else tuple(_scaled(w, 1.0 / stretch) for w in words)
-            c = chunk_of(post(raw), idx)
+                if stretcher is None:
+                    pending += words
+                else:
+                    unmapped.extend(words)
+            if fast:
+                speeds.put(piece_speeds, raw.size)
+            out = post(raw)
+            map_words(final=False)
+            c = chunk_of(out, idx)
             if c is not None:
                 yield c
         if cancel.cancelled or (shifter is None and stretcher is None):
             return
         tail = pitch.flush(shifter) if shifter is not None else np.zeros(0, np.float32)
         if stretcher is not None:
+            sp = speeds.take(tail.size)
+            if planner is not None:
+                ins, outs = rateplan.push(planner, tail, sp)
+                tsm.extend_map(stretcher, ins, outs)
+                ins, outs = rateplan.flush(planner)
+            else:
+                ins, outs = _uniform_pieces(sp, piece)
+            tsm.extend_map(stretcher, ins, outs)
             tail = np.concatenate([tsm.push(stretcher, tail), tsm.flush(stretcher)])
+            map_words(final=True)
         c = chunk_of(tail, last_idx)
         if c is not None:
             yield c
 
     def _utterances(
-        self, plan: StreamPlan, cancel: CancelToken, model_speed: float
-    ) -> Iterator[tuple[FloatArray, int, tuple[WordTiming, ...]]]:
-        """(samples, utterance index, word timings) at the voice's rate and the model's speed:
-        each utterance trimmed to its onset, faded at both edges, separated by punctuation pauses."""
+        self, plan: StreamPlan, cancel: CancelToken, model_speed: float, fast_speed: float | None = None
+    ) -> Iterator[tuple[FloatArray, int, tuple[WordTiming, ...], F64 | float]]:
+        """(samples, utterance index, word timings, speeds) at the voice's rate and the model's
+        speed: each utterance trimmed to its onset, faded at both edges, separated by punctuation
+        pauses. ``fast_speed``: the request's speed when time-scaling must supply the rest of it;
+        ``speeds`` then says how fast each sample should go on average (see ``_fast_speeds``;
+        pauses: ``fast_speed / model_speed``, so they last ``pause_after_ms / fast_speed``), else
+        it is 1.0."""
         v, settings = plan.voice, plan.settings
         sr = v.sample_rate_hz
         fade = max(1, int(sr * FADE_MS / 1000))
@@ -318,6 +384,7 @@ class Engine:
         onset_level = float(10 ** (ONSET_DBFS / 20))
         pos = 0  # samples yielded so far
         pause = 0  # samples of silence owed before the next utterance
+        pause_speed = 1.0 if fast_speed is None else fast_speed / model_speed
 
         for idx, chunk in enumerate(plan.chunks):
             if cancel.cancelled:
@@ -337,9 +404,11 @@ class Engine:
                 state = v.init_decoder(frames, start, end, seed)
             schedule = v.decode_schedule_frames
             if pause and pos:
-                yield np.zeros(pause, np.float32), idx, ()
+                yield np.zeros(pause, np.float32), idx, (), pause_speed
                 pos += pause
             first = True
+            speeds = _Speeds(None, 1.0)  # replaced once the onset (the cut) is known
+
             skipped = 0  # decoded samples dropped before the onset
             held = np.zeros(0, np.float32)  # last `fade` samples, kept back for the fade-out
             words: tuple[WordTiming, ...] = ()
@@ -363,10 +432,16 @@ class Engine:
                     out[:k] *= ramp_in[:k]
                     first = False
                     words = self._words(v, chunk, frames, start, end, cut, pos)
+                    if fast_speed is not None:
+                        speeds = _Speeds(
+                            *_fast_speeds(
+                                frames, start, end, cut, fast_speed, model_speed, by_symbols=FAST_BY_SYMBOLS
+                            )
+                        )
                 buf = np.concatenate([held, out]) if held.size else out
                 held = buf[-fade:]
                 if buf.size > fade:
-                    yield buf[:-fade], idx, words
+                    yield buf[:-fade], idx, words, speeds.take(buf.size - fade)
                     pos += buf.size - fade
                     words = ()
             if cancel.cancelled:
@@ -377,27 +452,127 @@ class Engine:
                 if at is None:
                     continue
                 words = self._words(v, chunk, frames, start, end, skipped + max(0, at - fade), pos)
+                if fast_speed is not None:
+                    cut = skipped + max(0, at - fade)
+                    speeds = _Speeds(
+                        *_fast_speeds(
+                            frames, start, end, cut, fast_speed, model_speed, by_symbols=FAST_BY_SYMBOLS
+                        )
+                    )
                 tail = tail[max(0, at - fade) :].copy()
                 tail[: min(fade, tail.size)] *= ramp_in[: min(fade, tail.size)]
             buf = np.concatenate([held, tail]) if held.size else tail.copy()
             k = min(fade, buf.size)
             if k:
                 buf[-k:] *= ramp_out[-k:]
-            yield np.ascontiguousarray(buf, dtype=np.float32), idx, words
+            yield np.ascontiguousarray(buf, dtype=np.float32), idx, words, speeds.take(buf.size)
             pos += buf.size
             pause = int(sr * chunk.pause_after_ms / 1000 / model_speed)
 
 
-def _scaled(w: WordTiming, factor: float) -> WordTiming:
-    """A word timing with its sample positions multiplied by ``factor`` (time-scale modification)."""
+def _mapped(w: WordTiming, stretcher: tsm.TsmState) -> WordTiming:
+    """A word timing with its sample positions carried through a time-scale map."""
+
+    def at(x: int) -> int:
+        return int(tsm.output_position(stretcher, x))
+
     return WordTiming(
         w.word,
         w.char_start,
         w.char_end,
-        int(w.start_sample * factor),
-        int(w.end_sample * factor),
-        tuple(
-            PhonemeTiming(p.phoneme, int(p.start_sample * factor), int(p.end_sample * factor))
-            for p in w.phonemes
-        ),
+        at(w.start_sample),
+        at(w.end_sample),
+        tuple(PhonemeTiming(p.phoneme, at(p.start_sample), at(p.end_sample)) for p in w.phonemes),
     )
+
+
+def _fast_speeds(
+    frames: AcousticFrames,
+    start: int,
+    end: int,
+    cut: int,
+    speed: float,
+    model_speed: float,
+    *,
+    by_symbols: bool = True,
+) -> tuple[F64, float]:
+    """Per-sample speeds for an utterance whose frames [start, end) were decoded and whose first
+    ``cut`` samples were dropped, so that time-scaling brings it to ``speed`` in all: the rest
+    after the model's own speed-up (``frames.speedup``, else ``model_speed``) shared out between
+    its phoneme symbols in proportion to sqrt(frames) each; punctuation and frames outside every
+    symbol get ``PAUSE_WEIGHT`` per frame. Also returns the utterance's mean speed."""
+    hop = frames.samples_per_frame
+    n = max(0, end - start)
+    model = frames.speedup if frames.speedup and frames.speedup > 0 else model_speed
+    rest = min(rateplan.MAX_SPEED, max(speed / model, 1.0))
+    if n == 0:
+        return np.zeros(0, np.float64), rest
+    weight = np.full(n, PAUSE_WEIGHT if by_symbols and frames.alignment else 1.0)
+    for sym, a, b in frames.alignment if by_symbols else ():
+        if b <= a or sym in PUNCTUATION:
+            continue
+        lo, hi = max(a, start) - start, min(b, end) - start
+        if hi > lo:
+            weight[lo:hi] = 1.0 / np.sqrt(b - a)
+    out_frames = weight * (n / rest / float(np.sum(weight)))
+    per_frame = np.minimum(1.0 / out_frames, rateplan.MAX_SPEED)
+    per_sample = np.repeat(per_frame, hop)[cut:]
+    return per_sample, rest
+
+
+def _uniform_pieces(speeds: F64, hop: int) -> tuple[F64, F64]:
+    """Time-map pieces of ``hop`` samples (the last shorter), each at its samples' mean speed."""
+    n = speeds.size
+    if n == 0:
+        return np.zeros(0), np.zeros(0)
+    edges = np.arange(0, n + hop, hop).clip(max=n)
+    edges = edges[np.concatenate(([True], np.diff(edges) > 0))]
+    inv = np.concatenate(([0.0], np.cumsum(1.0 / speeds)))
+    return np.diff(edges).astype(np.float64), np.diff(inv[edges])
+
+
+class _Speeds:
+    """One utterance's per-sample speeds (None: every sample at ``mean``), handed out in order;
+    past their end (more audio than the frames promised), the utterance's mean speed."""
+
+    def __init__(self, speeds: F64 | None, mean: float) -> None:
+        self._speeds = speeds
+        self._mean = mean
+        self._pos = 0
+
+    def take(self, n: int) -> F64 | float:
+        if self._speeds is None:
+            return self._mean
+        part = self._speeds[self._pos : self._pos + n]
+        self._pos += n
+        if part.size < n:
+            part = np.concatenate([part, np.full(n - part.size, self._mean)])
+        return part
+
+
+class _SpeedQueue:
+    """Per-sample speeds of audio on its way to the rate planner (the pitch shifter delays the
+    audio, not its timing: its output sample i is input sample i)."""
+
+    def __init__(self) -> None:
+        self._parts: list[F64] = []
+        self._head = 0  # samples of _parts[0] already taken
+
+    def put(self, speeds: F64 | float, n: int) -> None:
+        if n > 0:
+            part = np.full(n, speeds) if isinstance(speeds, float) else np.asarray(speeds, np.float64)
+            self._parts.append(part)
+
+    def take(self, n: int) -> F64:
+        out: list[F64] = []
+        while n > 0 and self._parts:
+            part = self._parts[0][self._head : self._head + n]
+            out.append(part)
+            n -= part.size
+            self._head += part.size
+            if self._head >= self._parts[0].size:
+                self._parts.pop(0)
+                self._head = 0
+        if n > 0:  # (never: the shifter returns no more than it was given)
+            out.append(np.full(n, out[-1][-1] if out and out[-1].size else 1.0))
+        return np.concatenate(out) if out else np.zeros(0, np.float64)

@@ -40,8 +40,9 @@ class SpeakSettings:
     """Per-request settings.
 
     speed: speaking rate multiplier, MIN_SPEED..MAX_SPEED (1.0 = the voice's natural pace); the
-        model's own duration control up to the voice's ``max_model_speed``, time-scale
-        modification beyond it.
+        model's own duration control up to the voice's ``max_model_speed``, non-uniform
+        time-scale modification for the rest (steady sounds and pauses compressed harder than
+        transitions; a voice that reports its model's real speed-up gets exactly ``speed``).
     pitch_semitones: pitch shift, MIN_PITCH_SEMITONES..MAX_PITCH_SEMITONES (0 = natural).
     volume_db: gain in dB, MIN_VOLUME_DB..MAX_VOLUME_DB (a soft limiter keeps peaks below 1.0).
     seed: fixes the vocoder's noise so repeated requests are sample-identical (None = random);

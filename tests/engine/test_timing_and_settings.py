@@ -249,12 +249,11 @@ def test_speeds_beyond_the_model_use_time_scaling(engine: Engine, voice: str, sp
     fast = engine.synthesize(text, voice=voice, settings=SpeakSettings(seed=4, speed=speed))
     ratio = len(base) / len(fast)
     assert abs(ratio - speed / 2.0) < 0.15 * speed / 2.0, ratio
-    words = [
-        w
-        for c in engine.stream(text, voice=voice, settings=SpeakSettings(seed=4, speed=speed))
-        for w in c.words
-    ]
-    assert len(words) == 14 and words[-1].end_sample <= len(fast) + 1
+    # words and length from one rendering: Piper's durations are not seeded (joe's renderings
+    # differ by a few percent), and the last word ends close to the end of fast speech
+    chunks = list(engine.stream(text, voice=voice, settings=SpeakSettings(seed=4, speed=speed)))
+    words = [w for c in chunks for w in c.words]
+    assert len(words) == 14 and words[-1].end_sample <= sum(c.samples.size for c in chunks) + 1
 
 
 @pytest.mark.integration

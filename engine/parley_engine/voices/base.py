@@ -55,6 +55,10 @@ class AcousticFrames:
     payload: backend-specific arrays (e.g. latent frames [C, F] and f0 [F]).
     alignment: (symbol, start_frame, end_frame) for each phoneme symbol of the chunk, in order
         (spaces between words included), from the duration predictor; empty when unknown.
+    speedup: how much shorter these frames are than the same chunk at speed 1.0 (what the model's
+        duration control actually delivered), when the voice knows; None: the speed asked for.
+        The engine's time-scaling supplies the rest of a requested speed, so the audio really is
+        that much shorter.
     """
 
     n_frames: int
@@ -64,6 +68,7 @@ class AcousticFrames:
     token_frames: npt.NDArray[np.float32] | None
     payload: Any
     alignment: tuple[tuple[str, int, int], ...] = ()
+    speedup: float | None = None
 
 
 class DecoderState:
@@ -93,14 +98,22 @@ class Voice(ABC):
     #: calls, less context overhead) that finish long before the audio already sent plays out.
     decode_schedule_frames: tuple[int, ...] = (16, 64, 320)
     #: the fastest rate the model's own duration control is trusted with; faster speeds are
-    #: reached by time-scale modification of its output
+    #: reached by time-scale modification of its output (non-uniform: see ``Engine._generate``)
     max_model_speed: float = 2.0
+    #: whether ``acoustic`` reports ``AcousticFrames.speedup`` (then time-scaling makes up what the
+    #: model falls short of at any speed above 1.0, not only beyond ``max_model_speed``)
+    reports_speedup: bool = False
     #: whether ``init_decoder`` honours ``pitch_semitones`` itself (e.g. by scaling f0)
     native_pitch: bool = False
 
     @property
     def sample_rate_hz(self) -> int:
         return self.info.sample_rate_hz
+
+    def model_speed(self, speed: float) -> float:
+        """The speed the model's own duration control is asked for when ``speed`` is requested;
+        time-scaling supplies the rest. Default: as much as ``max_model_speed`` allows."""
+        return min(speed, self.max_model_speed)
 
     @abstractmethod
     def phonemize(self, text: str) -> str:

@@ -3,9 +3,10 @@
 The shipped graph maps phoneme ids to five spectral parts per 12.5 ms frame. At load time Parley
 splits it (cached on disk) at the frame-level tensor that feeds the spectral decoder:
 
-* ``front`` — phoneme ids → latent frames [130, F] + f0 [F] + frames per token: the text encoder,
-  duration predictor, length regulator and prosody net (whole chunk at once; a 15-word sentence
-  takes ~11 ms on one thread);
+* ``front`` — phoneme ids → latent frames [130, F] + f0 [F] + frames per token, and the duration
+  predictor's units before the speed divides and rounds them (what speed 1.0 would give, so the
+  model's real speed-up is known): the text encoder, duration predictor, length regulator and
+  prosody net (whole chunk at once; a 15-word sentence takes ~11 ms on one thread);
 * ``dec`` — latent frames → lh, theta, ln, lr, phi [601, F]: 1 + 8 convolution blocks of kernel 7,
   per-frame layer norms, so frame k depends only on frames k±27. Parley decodes it in chunks with
   ``context_frames`` of real context on each side and feeds the result to the incremental Numba
@@ -43,6 +44,7 @@ SAMPLE_RATE_HZ = 24000
 N_BINS = 601
 LATENT = "/Concat_43_output_0"
 TOKEN_FRAMES = "/Clip_output_0"
+RAW_DURATIONS = "/Sub_output_0"  # duration units per token before the speed divides and rounds them
 ENERGY_CHANNEL = 129  # the decoder's normalised energy input: > -0.6 ≈ above -70 dBFS
 SPEECH_ENERGY = -0.6
 RECEPTIVE_FIELD_FRAMES = 27  # 3 (dec_in, k=7) + 8 blocks × 3 (k=7)
@@ -80,12 +82,28 @@ class HibariDecoderState(DecoderState):
         self.pitch_factor = pitch_factor
 
 
+def _speedup(
+    raw_units: npt.NDArray[np.float64], token_frames: npt.NDArray[np.float32], start: int, end: int
+) -> float:
+    """How much shorter the speech frames [start, end) are than the same stretch of tokens at speed
+    1.0: the graph's units at 1.0 are ``max(1, round(raw))``, at speed s ``max(1, round(raw /
+    s))``; a frame's position within its token carries over in proportion."""
+    if end <= start or raw_units.size != token_frames.size:
+        return 1.0
+    edges = np.concatenate([[0.0], np.cumsum(token_frames, dtype=np.float64)])
+    at_one = np.concatenate(
+        [[0.0], np.cumsum(np.maximum(np.round(raw_units), 1.0) * FRAMES_PER_DURATION_UNIT)]
+    )
+    a, b = np.interp([start, end], edges, at_one)
+    return float((b - a) / (end - start))
+
+
 def _split_graphs(src: Path, sha256: str, exact: bool) -> tuple[Path, Path]:
     d = cache_dir() / f"hibari-{sha256[:16]}"
-    front = d / "front.onnx"
+    front = d / "front-durations.onnx"
     dec = d / ("dec-float.onnx" if exact else "dec.onnx")
     if not front.exists():
-        extract(src, front, ["ids", "speed"], [LATENT, "f0", TOKEN_FRAMES])
+        extract(src, front, ["ids", "speed"], [LATENT, "f0", TOKEN_FRAMES, RAW_DURATIONS])
     if not dec.exists():
         extract(src, dec, [LATENT], ["lh", "theta", "ln", "lr", "phi"], dequantize=exact)
     return front, dec
@@ -99,12 +117,24 @@ class HibariVoice(Voice):
     """
 
     native_pitch = True
-    #: Every speed-up by WSOLA: hibari's own duration control saturates (asked for 2x it gives
-    #: 1.77x, for 3x or 4x 1.93x) and is less intelligible than WSOLA at the speed it reaches
-    #: (Whisper tiny.en WER on 40 sentences: WSOLA 2.00x 2.3% vs the model 1.77x 16.4%; at 2.65x
-    #: 37% vs 40% for the model at 2x + WSOLA). With 1.0 a requested speed is the speed delivered.
-    #: Measured with benchmarks/fastspeech.py (results/fastspeech.json).
-    max_model_speed = 1.0
+    #: The model's own duration control up to 1.5 at 3x and beyond, none up to 2x, a ramp in
+    #: between (``model_speed``); the rest by the engine's non-uniform time-scaling. Durations are
+    #: whole units of 25 ms, so 1.5 makes the 2-unit tokens one unit and shortens the longer ones
+    #: (~1.55x in all); ``AcousticFrames.speedup`` reports what the model delivered, so a
+    #: requested speed is the speed delivered. Whisper tiny.en WER on 40 sentences
+    #: (benchmarks/fastspeech.py, results/fastspeech-heart-*.json), at 3x: model 1.0 + uniform
+    #: WSOLA 78.5%, model 1.25 / 1.5 + uniform 64.6 / 59.7%; model 1.0 / 1.25 / 1.5 / 2.0 +
+    #: non-uniform 53.6 / 48.7 / 44.5 / 52.7%. At 2x any model speed-up costs words (model 1.0
+    #: 1.9%, 1.25 3.8%, 1.5 12.7% with non-uniform time-scaling): hence the ramp.
+    max_model_speed = 1.5
+    reports_speedup = True
+    #: requested speeds where the model's share starts, and where it reaches ``max_model_speed``
+    MODEL_RAMP = (2.0, 3.0)
+
+    def model_speed(self, speed: float) -> float:
+        a, b = self.MODEL_RAMP
+        ramp = min(1.0, max(0.0, (speed - a) / (b - a)))
+        return min(speed, 1.0 + (self.max_model_speed - 1.0) * ramp)
 
     def __init__(
         self,
@@ -149,7 +179,7 @@ class HibariVoice(Voice):
             empty = _Payload(np.zeros((1, 130, 0), np.float32), np.zeros(0, np.float32))
             return AcousticFrames(0, HOP, 0, 0, None, empty)
         try:
-            latent, f0, token_frames = self._front.run(
+            latent, f0, token_frames, raw = self._front.run(
                 None, {"ids": ids, "speed": np.asarray([speed], dtype=np.float32)}
             )
         except ort.capi.onnxruntime_pybind11_state.Fail as e:  # pragma: no cover - model failure
@@ -168,6 +198,7 @@ class HibariVoice(Voice):
             token_frames=durations,
             payload=_Payload(latent, np.ascontiguousarray(f0[0], dtype=np.float32)),
             alignment=alignment_from_durations(syms, durations, list(range(1, len(syms) + 1))),
+            speedup=_speedup(np.asarray(raw, np.float64).reshape(-1), durations, start, end),
         )
 
     # -- decoder stage --------------------------------------------------------------------------
