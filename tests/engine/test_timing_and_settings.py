@@ -259,10 +259,16 @@ def test_speeds_beyond_the_model_use_time_scaling(engine: Engine, voice: str, sp
 @pytest.mark.integration
 def test_pitch_shift_for_a_voice_without_native_pitch(engine: Engine) -> None:
     text = "We were away a year ago, all alone."
-    base = engine.synthesize(text, voice="joe", settings=SpeakSettings(seed=2))
-    up = engine.synthesize(text, voice="joe", settings=SpeakSettings(seed=2, pitch_semitones=4))
-    ratio = _f0(up, 22050) / _f0(base, 22050)
+    # Piper's noise is drawn inside the ONNX graph (not seedable), so every rendering has its own
+    # durations and intonation: one pair's f0 ratio strayed 2 semitones from the shift (a flaky
+    # test, seen in CI). Pool five renderings on each side so the ratio measures the shift.
+    base = [engine.synthesize(text, voice="joe", settings=SpeakSettings(seed=2)) for _ in range(5)]
+    up = [
+        engine.synthesize(text, voice="joe", settings=SpeakSettings(seed=2, pitch_semitones=4))
+        for _ in range(5)
+    ]
+    ratio = _f0(np.concatenate(up), 22050) / _f0(np.concatenate(base), 22050)
     assert 2 ** (3 / 12) < ratio < 2 ** (5 / 12), ratio
-    # Piper's stochastic duration predictor is not seeded (its noise is drawn inside the ONNX
-    # graph), so two renderings differ in length by a few percent; the shift itself keeps length.
-    assert abs(len(up) - len(base)) <= 0.12 * len(base)
+    # two renderings differ in length by a few percent; the shift itself keeps length
+    n_base, n_up = sum(map(len, base)), sum(map(len, up))
+    assert abs(n_up - n_base) <= 0.12 * n_base
