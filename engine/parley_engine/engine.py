@@ -500,7 +500,8 @@ def _fast_speeds(
     ``cut`` samples were dropped, so that time-scaling brings it to ``speed`` in all: the rest
     after the model's own speed-up (``frames.speedup``, else ``model_speed``) shared out between
     its phoneme symbols in proportion to sqrt(frames) each; punctuation and frames outside every
-    symbol get ``PAUSE_WEIGHT`` per frame. Also returns the utterance's mean speed."""
+    symbol get ``PAUSE_WEIGHT`` per frame. The kept samples' 1 / speed sum to their count /
+    rest. Also returns the rest (the utterance's mean speed)."""
     hop = frames.samples_per_frame
     n = max(0, end - start)
     model = frames.speedup if frames.speedup and frames.speedup > 0 else model_speed
@@ -514,10 +515,22 @@ def _fast_speeds(
         lo, hi = max(a, start) - start, min(b, end) - start
         if hi > lo:
             weight[lo:hi] = 1.0 / np.sqrt(b - a)
-    out_frames = weight * (n / rest / float(np.sum(weight)))
-    per_frame = np.minimum(1.0 / out_frames, rateplan.MAX_SPEED)
-    per_sample = np.repeat(per_frame, hop)[cut:]
-    return per_sample, rest
+    # the samples kept (after the cut) get output time in proportion to their frame's weight,
+    # none faster than the planner accepts: those at that bound keep it and the others share
+    # what is left (a few rounds settle it)
+    w = np.repeat(weight, hop)[cut:]
+    if w.size == 0:
+        return np.zeros(0, np.float64), rest
+    target = w.size / rest
+    out = w * (target / float(np.sum(w)))
+    floor = 1.0 / rateplan.MAX_SPEED
+    for _ in range(8):
+        if not np.any(out < floor):
+            break
+        free = out > floor
+        left = target - floor * float(np.sum(~free))
+        out = np.where(free, out * (left / float(np.sum(out[free]))), floor)
+    return 1.0 / np.maximum(out, floor), rest
 
 
 def _uniform_pieces(speeds: F64, hop: int) -> tuple[F64, F64]:

@@ -9,6 +9,7 @@ from parley_engine import Engine, SpeakSettings
 from parley_engine.engine import PAUSE_WEIGHT, _fast_speeds, _SpeedQueue, _uniform_pieces
 from parley_engine.voices.base import AcousticFrames, alignment_from_durations
 from parley_engine.voices.hibari import _speedup
+from parley_kernels import rateplan
 
 TEXT = "Every winter the lake freezes over and families come to skate on the ice."
 
@@ -38,9 +39,19 @@ def test_fast_speeds_follow_the_decoded_range_and_the_cut() -> None:
     speeds, mean = _fast_speeds(fr, 2, 10, 50, 4.0, 2.0)
     assert mean == pytest.approx(2.0)
     assert speeds.size == 8 * 100 - 50  # frames [2, 10), the first 50 samples cut
+    assert float(np.sum(1.0 / speeds)) == pytest.approx(speeds.size / 2.0)  # what is kept: exact
     even, _ = _fast_speeds(fr, 0, 12, 0, 4.0, 2.0, by_symbols=False)
     np.testing.assert_allclose(even, 2.0)
     assert _fast_speeds(fr, 5, 5, 0, 3.0, 1.0)[0].size == 0
+
+
+def test_fast_speeds_stay_within_the_planner_and_exact() -> None:
+    # a long pause beside one short symbol at 4x: the pause would go faster than the planner's
+    # bound; it stays at the bound and the symbol gives up the difference
+    fr = _frames("a.", [2, 60])
+    speeds, _ = _fast_speeds(fr, 0, 62, 0, 4.0, 1.0)
+    assert float(speeds.max()) <= rateplan.MAX_SPEED * (1 + 1e-12)
+    assert float(np.sum(1.0 / speeds)) == pytest.approx(6200 / 4.0)
 
 
 def test_uniform_pieces_cover_the_samples() -> None:
