@@ -123,9 +123,10 @@ class HibariVoice(Voice):
     #: (~1.55x in all); ``AcousticFrames.speedup`` reports what the model delivered, so a
     #: requested speed is the speed delivered. Whisper tiny.en WER on 40 sentences
     #: (benchmarks/fastspeech.py, results/fastspeech-heart-*.json), at 3x: model 1.0 + uniform
-    #: WSOLA 78.5%, model 1.25 / 1.5 + uniform 64.6 / 59.7%; model 1.0 / 1.25 / 1.5 / 2.0 +
-    #: non-uniform 53.6 / 48.7 / 44.5 / 52.7%. At 2x any model speed-up costs words (model 1.0
-    #: 1.9%, 1.25 3.8%, 1.5 12.7% with non-uniform time-scaling): hence the ramp.
+    #: WSOLA 78.5%, model 1.5 + uniform 59.7%; model 1.0 / 1.25 / 1.5 / 2.0 + non-uniform 62.7 /
+    #: 50.4 / 47.7 / 58.6% (small changes to the time map move these by up to ~9 points). At 2x any model
+    #: speed-up costs words (without the ramp: model 1.0 1.9%, 1.25 3.8%, 1.5 12.7%; the
+    #: *-noramp.json results): hence the ramp.
     max_model_speed = 1.5
     reports_speedup = True
     #: requested speeds where the model's share starts, and where it reaches ``max_model_speed``
