@@ -7,6 +7,16 @@ the pool runs the earliest deadline first. A request that has not produced its f
 earliest deadline of all (its receipt time), so first-audio latency stays low under load, while
 streams that are ahead of real time yield their turn to those that are not.
 
+Plain EDF fails in a burst, though: when 64 streams start at once, every first chunk's deadline
+(its receipt) is earlier than any playing stream's, so the pool would compute all 64 first chunks
+(~0.5 s on two cores) while the streams that started first run dry. A job whose deadline was
+already past when it was submitted (a first chunk, or a stream that has run dry) is *late*: its
+listener hears silence either way. A job submitted ahead of its deadline is *on time* and becomes
+*urgent* once its deadline is less than ``urgent_s`` away (``urgent_s`` covers a chunk's compute,
+the wait for a thread and the trip to the socket). The pool runs urgent jobs first (earliest
+deadline first), then late ones (oldest first), then the rest: a playing stream is never starved
+by new ones, and new ones still start as soon as no playing stream needs the thread.
+
 Heavy jobs (``submit(..., heavy=True)``: a chunk of a voice that computes seconds of audio in one
 call, Kokoro) run on at most ``max_heavy`` threads at once (default: all but one), so a fast
 voice's next chunk never waits behind them: with two threads and two Kokoro streams, a heart or
@@ -73,6 +83,7 @@ class _Job:
     fn: Callable[[], Any] = field(compare=False)
     future: Future[Any] = field(compare=False)
     heavy: bool = field(default=False, compare=False)
+    ahead: bool = field(default=False, compare=False)  # submitted before its deadline
 
 
 class WorkerPool:
@@ -89,6 +100,7 @@ class WorkerPool:
         name: str = "parley-synth",
         on_idle: Callable[[], object] | None = None,
         max_heavy: int | None = None,
+        urgent_s: float = 0.1,
     ) -> None:
         if threads < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")
@@ -96,13 +108,18 @@ class WorkerPool:
             max_heavy = max(1, threads - 1)
         if not 1 <= max_heavy <= threads:
             raise ValueError(f"max_heavy must be in 1..{threads}, got {max_heavy}")
+        if urgent_s < 0:
+            raise ValueError(f"urgent_s must be >= 0, got {urgent_s}")
         self.max_heavy = max_heavy
-        self._heavy_heap: list[_Job] = []
+        self.urgent_s = urgent_s
+        # (heavy, ahead) -> heap of jobs by deadline
+        self._heaps: dict[tuple[bool, bool], list[_Job]] = {
+            (h, a): [] for h in (False, True) for a in (False, True)
+        }
         self._heavy_busy = 0
         self._on_idle = on_idle
         self.idle_calls = 0
         self._cv = threading.Condition()
-        self._heap: list[_Job] = []
         self._seq = itertools.count()
         self._closed = False
         self._busy = 0
@@ -127,7 +144,7 @@ class WorkerPool:
     def pending(self) -> int:
         """Jobs waiting for a thread."""
         with self._cv:
-            return len(self._heap) + len(self._heavy_heap)
+            return sum(len(h) for h in self._heaps.values())
 
     @property
     def heavy_busy(self) -> int:
@@ -141,33 +158,43 @@ class WorkerPool:
             return self._completed
 
     def submit(self, deadline_s: float, fn: Callable[[], T], *, heavy: bool = False) -> Future[T]:
-        """Queue ``fn`` to run on a worker thread; smaller ``deadline_s`` (time.monotonic scale) first.
-        ``heavy``: one of the long jobs limited to ``max_heavy`` threads at once."""
+        """Queue ``fn`` to run on a worker thread; smaller ``deadline_s`` (time.monotonic scale) first,
+        except that on-time jobs within ``urgent_s`` of their deadline go before late ones (see the
+        module docstring). ``heavy``: one of the long jobs limited to ``max_heavy`` threads at once."""
         fut: Future[T] = Future()
+        ahead = deadline_s > time.monotonic()
         with self._cv:
             if self._closed:
                 raise RuntimeError("the worker pool is shut down")
-            heapq.heappush(
-                self._heavy_heap if heavy else self._heap, _Job(deadline_s, next(self._seq), fn, fut, heavy)
-            )
+            job = _Job(deadline_s, next(self._seq), fn, fut, heavy, ahead)
+            heapq.heappush(self._heaps[heavy, ahead], job)
             self._cv.notify_all()
         return fut
 
     def _next_job(self) -> _Job | None:
-        """The runnable job with the earliest deadline (lock held), or None."""
-        light = self._heap[0] if self._heap else None
-        heavy = self._heavy_heap[0] if self._heavy_heap and self._heavy_busy < self.max_heavy else None
-        if heavy is not None and (light is None or heavy < light):
-            return heapq.heappop(self._heavy_heap)
-        if light is not None:
-            return heapq.heappop(self._heap)
-        return None
+        """The next runnable job (lock held), or None: the most urgent on-time job if one is within
+        ``urgent_s`` of its deadline, else the oldest late job, else the earliest on-time job."""
+        heavy_ok = self._heavy_busy < self.max_heavy
+        tops = {k: h[0] for k, h in self._heaps.items() if h and (heavy_ok or not k[0])}
+        if not tops:
+            return None
+        ahead = [k for k in tops if k[1]]
+        late = [k for k in tops if not k[1]]
+        first = min(ahead, key=tops.__getitem__) if ahead else None
+        if first is not None and tops[first].deadline_s <= time.monotonic() + self.urgent_s:
+            key = first
+        elif late:
+            key = min(late, key=tops.__getitem__)
+        else:
+            assert first is not None
+            key = first
+        return heapq.heappop(self._heaps[key])
 
     def wait_idle(self, timeout_s: float) -> bool:
         """Block until no job is running or pending (True) or ``timeout_s`` passes (False)."""
         end = time.monotonic() + timeout_s
         with self._cv:
-            while self._busy or self._heap or self._heavy_heap:
+            while self._busy or any(self._heaps.values()):
                 left = end - time.monotonic()
                 if left <= 0:
                     return False
@@ -178,8 +205,9 @@ class WorkerPool:
         """Drop pending jobs (their futures are cancelled), let running ones finish, join threads."""
         with self._cv:
             self._closed = True
-            dropped, self._heap = self._heap + self._heavy_heap, []
-            self._heavy_heap = []
+            dropped = [job for h in self._heaps.values() for job in h]
+            for h in self._heaps.values():
+                h.clear()
             self._cv.notify_all()
         for job in dropped:
             job.future.cancel()
@@ -213,7 +241,7 @@ class WorkerPool:
                 self._busy -= 1
                 self._heavy_busy -= heavy
                 self._completed += 1
-                idle = self._on_idle is not None and not (self._busy or self._heap or self._heavy_heap)
+                idle = self._on_idle is not None and not (self._busy or any(self._heaps.values()))
                 self._cv.notify_all()
             if error is not None:
                 job.future.set_exception(error)

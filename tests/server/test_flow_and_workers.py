@@ -49,6 +49,39 @@ def test_pool_runs_earliest_deadline_first() -> None:
         pool.shutdown()
 
 
+
+@pytest.mark.parametrize("urgent_s", [0.5, 0.0])
+def test_playing_streams_due_soon_go_before_new_ones(urgent_s: float) -> None:
+    """A burst of new streams (late jobs: their deadline, the receipt, has passed) must not starve
+    a playing stream whose audio runs out within urgent_s; one that is not due yet waits."""
+    pool = WorkerPool(1, urgent_s=urgent_s)
+    try:
+        gate = threading.Event()
+        order: list[str] = []
+        blocker = pool.submit(0.0, gate.wait)
+        time.sleep(0.05)
+        now = time.monotonic()
+        futs = [
+            pool.submit(now - 0.2, lambda: order.append("new-1")),
+            pool.submit(now + 30.0, lambda: order.append("playing, due later")),
+            pool.submit(now + 0.3, lambda: order.append("playing, due soon")),
+            pool.submit(now - 0.1, lambda: order.append("new-2")),
+        ]
+        gate.set()
+        for f in futs + [blocker]:
+            f.result(timeout=5)
+        if urgent_s:
+            assert order == ["playing, due soon", "new-1", "new-2", "playing, due later"]
+        else:  # nothing is urgent: the late jobs first, oldest first, then by deadline
+            assert order == ["new-1", "new-2", "playing, due soon", "playing, due later"]
+    finally:
+        pool.shutdown()
+
+
+def test_urgent_s_is_validated() -> None:
+    with pytest.raises(ValueError):
+        WorkerPool(1, urgent_s=-0.1)
+
 def test_pool_carries_exceptions_and_drops_cancelled_jobs() -> None:
     pool = WorkerPool(1)
     try:
