@@ -34,7 +34,8 @@ class ServerConfig:
         producer pauses at high_water_ms and resumes at low_water_ms. At most high_water_ms plus one
         engine chunk is buffered per request (plus the socket's own write buffer, write_limit_bytes).
         In protocol v2 the same marks apply to each context, and also pace it: a context is
-        synthesised at most high_water_ms ahead of a real-time listener (then waits for low_water_ms).
+        synthesised at most high_water_ms ahead of a real-time listener (then waits until it is
+        250 ms below that, or at low_water_ms if that is nearer).
     connection_high_water_ms, connection_low_water_ms: protocol v2, the audio queued for all of a
         connection's contexts together: over the high mark, a context that already holds
         low_water_ms pauses until the total is back at the low mark.
@@ -59,8 +60,12 @@ class ServerConfig:
     max_contexts: int = 64
     high_water_ms: float = 2000.0
     low_water_ms: float = 500.0
-    connection_high_water_ms: float = 10_000.0
-    connection_low_water_ms: float = 5_000.0
+    # 64 contexts x high_water_ms: with send_ahead_ms holding each context's frames until they
+    # are due, a connection of 64 real-time contexts holds ~1-2 s of unsent audio per context, and a
+    # 10 s total (the old default) paused them all at once (then ~0.4 s underruns); 128 s of
+    # 24 kHz pcm_s16le is 6 MB
+    connection_high_water_ms: float = 128_000.0
+    connection_low_water_ms: float = 64_000.0
     send_ahead_ms: float | None = 1000.0
     max_message_bytes: int = 1 << 20
     write_limit_bytes: int = 32 * 1024

@@ -63,6 +63,7 @@ from .openai_speech import (
 )
 from .output import encode
 from .workers import await_job, wait_uncancellable
+from .wsbatch import BatchingConnection
 
 if TYPE_CHECKING:
     from .app import ParleyServer, SynthesisEngine
@@ -109,7 +110,7 @@ def _request_line(head: bytes) -> tuple[bytes, bytes] | None:
 # --------------------------------------------------------------------------------------------------
 
 
-class _RoutingConnection(ServerConnection):
+class _RoutingConnection(BatchingConnection):
     """A websockets connection that first reads the request line, then either goes on as
     websockets' own connection or hands the transport to :attr:`api`."""
 
