@@ -69,6 +69,7 @@ def stats(values_s: list[float]) -> dict[str, float]:
         "min_ms": round(float(v.min()), 3),
         "max_ms": round(float(v.max()), 3),
         "n": int(v.size),
+        "values_ms": [round(float(x), 3) for x in v],
     }
 
 

@@ -10,7 +10,9 @@ moment). Two devices:
 * :class:`FileOutput` (test mode): a virtual sound card on the monotonic clock. It "plays" what it
   is given at the real-time rate, writes exactly the samples that played to one WAV file per message
   (``job-0001.wav`` ...) and logs every event with the time it played to ``events.jsonl``, so tests
-  and benchmarks can check what a listener would have heard, and when.
+  and benchmarks can check what a listener would have heard, and when. The files are written by a
+  thread of their own (a disk write never holds up playback or a STOP); a message's WAV file is
+  complete once its ``wav_closed`` event is in the log.
 
 The :class:`Player` thread keeps a device fed ``ahead_ms`` ahead of its playhead, and reports index
 marks and the end of a message when the playhead reaches them — when they are heard, not when they
@@ -22,12 +24,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import threading
 import time
 import wave
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, Protocol, TextIO
 
@@ -84,31 +88,113 @@ class OutputDevice(Protocol):
 # --------------------------------------------------------------------------------------------------
 
 
+class _DiskWriter:
+    """One thread that does a log's disk writes in the order they were asked for.
+
+    The virtual sound card's WAV file and its event log were written under the device's lock, in
+    the thread that played or stopped: a write that the kernel held back (page-cache writeback on
+    this machine's virtual disk) held a STOP for 100 ms - 2 s in 2-5 of 40 tries
+    (benchmarks/speechd.py; none with the files on tmpfs). Now a timestamp is taken when the event
+    happens and the disk is written here."""
+
+    def __init__(self, name: str) -> None:
+        self._q: queue.SimpleQueue[Callable[[], object] | None] = queue.SimpleQueue()
+        self._cv = threading.Condition()
+        self._pending = 0
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable[[], object]) -> None:
+        with self._cv:
+            self._pending += 1
+        self._q.put(fn)
+
+    def drain(self, timeout_s: float | None = None) -> bool:
+        """Wait until everything submitted so far is written (True) or ``timeout_s`` passes."""
+        with self._cv:
+            return self._cv.wait_for(lambda: self._pending == 0, timeout_s)
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        self._q.put(None)
+        self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        while True:
+            fn = self._q.get()
+            if fn is None:
+                return
+            try:
+                fn()
+            except Exception:  # a failed write must not stop the ones after it
+                log.exception("test-mode output: a disk write failed")
+            finally:
+                with self._cv:
+                    self._pending -= 1
+                    if self._pending == 0:
+                        self._cv.notify_all()
+
+
 class EventLog:
-    """JSON lines ``{"t": monotonic seconds, "event": ..., ...}``, flushed per line (thread-safe).
-    ``time.monotonic`` is CLOCK_MONOTONIC, shared by every process of the machine, so a test can
-    compare its own timestamps with the module's."""
+    """JSON lines ``{"t": monotonic seconds, "event": ..., ...}``, each flushed as it is written
+    (thread-safe). ``time.monotonic`` is CLOCK_MONOTONIC, shared by every process of the machine, so
+    a test can compare its own timestamps with the module's. The time is taken by :meth:`write`;
+    the line reaches the file a moment later, from a writer thread (:meth:`drain` waits for it),
+    which also does the virtual sound card's WAV writes (:meth:`defer`), in one order."""
 
     def __init__(self, path: Path, clock: Clock = time.monotonic) -> None:
         self.path = path
         self._clock = clock
-        self._lock = threading.Lock()
         self._f: TextIO | None = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self._writer = _DiskWriter("parley-test-output")
 
     def write(self, event: str, t: float | None = None, **fields: object) -> None:
         rec: dict[str, object] = {"t": round(self._clock() if t is None else t, 6), "event": event}
         rec.update(fields)
-        line = json.dumps(rec, ensure_ascii=False) + "\n"
-        with self._lock:
-            if self._f is not None:
-                self._f.write(line)
-                self._f.flush()
+        self._writer.submit(partial(self._write_line, json.dumps(rec, ensure_ascii=False) + "\n"))
+
+    def defer(self, fn: Callable[[], object]) -> None:
+        """Run ``fn`` on the writer thread, after every write asked for before it."""
+        self._writer.submit(fn)
+
+    def drain(self, timeout_s: float | None = 10.0) -> bool:
+        return self._writer.drain(timeout_s)
+
+    def _write_line(self, line: str) -> None:
+        if self._f is not None:
+            self._f.write(line)
+            self._f.flush()
 
     def close(self) -> None:
-        with self._lock:
-            if self._f is not None:
-                self._f.close()
-                self._f = None
+        self._writer.drain(10.0)
+        self._writer.close()
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+
+class _Wav:
+    """A job's WAV file, opened, written and closed on the event log's writer thread."""
+
+    def __init__(self, path: Path, sample_rate_hz: int) -> None:
+        self.path = path
+        self.rate = sample_rate_hz
+        self._w: wave.Wave_write | None = None
+
+    def open(self) -> None:
+        w = wave.open(str(self.path), "wb")  # noqa: SIM115 - closed in close()
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(self.rate)
+        self._w = w
+
+    def write(self, pcm: bytes) -> None:
+        if self._w is not None:
+            self._w.writeframes(pcm)
+
+    def close(self) -> None:
+        if self._w is not None:
+            self._w.close()
+            self._w = None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -131,7 +217,7 @@ class FileOutput:
         self._lock = threading.Lock()
         self._job = 0
         self._rate = 0
-        self._wav: wave.Wave_write | None = None
+        self._wav: _Wav | None = None
         self._queue: deque[FloatArray] = deque()
         self._queued = 0
         self._played = 0
@@ -144,12 +230,8 @@ class FileOutput:
             self._job, self._rate = job, sample_rate_hz
             self._queue.clear()
             self._queued = self._played = 0
-            path = self.directory / f"job-{job:04d}.wav"
-            w = wave.open(str(path), "wb")  # noqa: SIM115 - closed in finish()/close()
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(sample_rate_hz)
-            self._wav = w
+            self._wav = _Wav(self.directory / f"job-{job:04d}.wav", sample_rate_hz)
+            self.events.defer(self._wav.open)
 
     def write(self, samples: FloatArray) -> None:
         if samples.size == 0:
@@ -190,6 +272,7 @@ class FileOutput:
             dropped = self._queued
             self._queue.clear()
             self._queued = 0
+            self._close_wav()  # the job's audio ends here (a flush is always followed by finish())
             self.events.write("silence", now, job=self._job, sample=self._played, dropped_samples=dropped)
 
     def finish(self) -> None:
@@ -220,11 +303,14 @@ class FileOutput:
     def _emit(self, x: FloatArray) -> None:
         if self._wav is not None:
             pcm = (np.clip(x, -1.0, 1.0) * 32767.0).astype("<i2")
-            self._wav.writeframes(pcm.tobytes())
+            self.events.defer(partial(self._wav.write, pcm.tobytes()))
 
     def _close_wav(self) -> None:
+        """Close the job's WAV file (on the writer thread), then log ``wav_closed``: once that line
+        is in the event log, the file is complete."""
         if self._wav is not None:
-            self._wav.close()
+            self.events.defer(self._wav.close)
+            self.events.write("wav_closed", job=self._job, samples=self._played)
             self._wav = None
 
 

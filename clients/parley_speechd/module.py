@@ -502,6 +502,9 @@ def _load_engine(config: ModuleConfig) -> SynthEngine:
     for text in ("a", "Hello world."):  # first real requests are slower than later ones
         for _ in engine.stream(text):
             pass
+    from parley_engine.runtime import freeze_heap
+
+    freeze_heap()  # a full GC pass over the loaded engine stops every thread (a STOP) for ~60 ms
     return engine
 
 

@@ -765,7 +765,11 @@ def load_engine(config: ServerConfig) -> SynthesisEngine:
         shown = ", ".join(vids[:8]) + ("…" if len(vids) > 8 else "")
         log.warning("%d voice(s) not available (%s): %s", len(vids), shown, reason)
     engine.warmup()
+    from parley_engine.runtime import freeze_heap
+
+    frozen = freeze_heap()  # full GC passes would otherwise stall the loop and the workers 50-200 ms
     t2 = time.perf_counter()
+    log.debug("%d objects exempted from garbage collection (parley_engine.runtime)", frozen)
     log.info(
         "loaded voices %s in %.2f s; warm-up took %.2f s",
         ", ".join(f"{v.id} ({v.sample_rate_hz} Hz, {v.backend})" for v in engine.voices()),

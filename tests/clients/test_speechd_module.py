@@ -132,6 +132,24 @@ class Harness:
     def events(self) -> list[dict[str, object]]:
         return [json.loads(ln) for ln in (self.tmp / "events.jsonl").read_text().splitlines()]
 
+    def events_with(self, *kinds: str, timeout_s: float = 10.0) -> list[dict[str, object]]:
+        """The event log once it holds each of ``kinds`` (its lines are written by a thread)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            ev = self.events()
+            if all(any(e["event"] == k for e in ev) for k in kinds):
+                return ev
+            assert time.monotonic() < deadline, f"events {kinds} not all logged: {ev}"
+            time.sleep(0.005)
+
+    def wav_path(self, job: int, timeout_s: float = 10.0) -> Path:
+        """The job's WAV file, once the module's writer thread has completed it (``wav_closed``)."""
+        deadline = time.monotonic() + timeout_s
+        while not any(e["event"] == "wav_closed" and e.get("job") == job for e in self.events()):
+            assert time.monotonic() < deadline, "no wav_closed event"
+            time.sleep(0.005)
+        return self.tmp / f"job-{job:04d}.wav"
+
     def close(self) -> None:
         self.module.close()
 
@@ -150,14 +168,14 @@ def test_speak_plays_and_reports_marks_when_heard(harness: Harness) -> None:
     ls = harness.wait_line("702 END")
     tail = ls[ls.index("200 OK SPEAKING") + 1 :]
     assert tail == ["701 BEGIN", "700-m1", "700 INDEX MARK", "700-__spd_0", "700 INDEX MARK", "702 END"]
-    ev = harness.events()
+    ev = harness.events_with("first_sample", "mark", "wav_closed")
     first = next(float(str(e["t"])) for e in ev if e["event"] == "first_sample")
     marks = {str(e["name"]): e for e in ev if e["event"] == "mark"}
     # m1 after two words (0.2 s), __spd_0 after three (0.3 s): reported when played
     assert int(str(marks["m1"]["sample"])) == int(0.2 * RATE)
     assert float(str(marks["m1"]["t"])) - first == pytest.approx(0.2, abs=0.03)
     assert float(str(marks["__spd_0"]["t"])) - first == pytest.approx(0.3, abs=0.03)
-    with wave.open(str(harness.tmp / "job-0001.wav")) as w:
+    with wave.open(str(harness.wav_path(1))) as w:
         assert w.getnframes() == int(0.4 * RATE)
 
 
@@ -168,7 +186,7 @@ def test_stop_is_synchronous_and_answered_once(harness: Harness) -> None:
     harness.send("STOP\n")
     ls = harness.lines()  # STOP is carried out before feed() returns
     assert ls[-1] == "703 STOP"
-    ev = harness.events()
+    ev = harness.events_with("stop_request", "silence")
     stop = next(e for e in ev if e["event"] == "stop_request")
     silence = next(e for e in ev if e["event"] == "silence")
     assert float(str(silence["t"])) - float(str(stop["t"])) < 0.005
@@ -185,7 +203,7 @@ def test_pause_stops_at_the_next_spd_mark(harness: Harness) -> None:
     harness.send("PAUSE\n")
     ls = harness.wait_line("704 PAUSE")
     assert ls[-3:] == ["700-__spd_0", "700 INDEX MARK", "704 PAUSE"]
-    with wave.open(str(harness.tmp / "job-0001.wav")) as w:
+    with wave.open(str(harness.wav_path(1))) as w:
         assert w.getnframes() / RATE == pytest.approx(0.3, abs=0.03)  # stopped at the mark
 
 
@@ -229,6 +247,9 @@ def test_file_output_plays_in_real_time_and_flush_drops_the_rest(tmp_path: Path)
     assert 0.15 * RATE <= played <= 0.35 * RATE
     dev.flush()
     dev.finish()
+    assert ev.drain()
+    closed = [json.loads(ln) for ln in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in closed][-2:] == ["wav_closed", "silence"]
     with wave.open(str(tmp_path / "job-0001.wav")) as w:
         assert abs(w.getnframes() - played) < 0.05 * RATE  # only what played is in the file
     ev.close()

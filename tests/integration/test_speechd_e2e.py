@@ -86,6 +86,7 @@ class Dispatcher:
         raise AssertionError(f"no {kind} event for job {job}: {self.events_of(job)}")
 
     def wav(self, job: int) -> tuple[npt.NDArray[np.float32], int]:
+        self.wait_event(job, "wav_closed")  # the module's writer thread has completed the file
         with wave.open(str(self.out / f"job-{job:04d}.wav")) as w:
             rate = w.getframerate()
             x = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768.0
