@@ -309,11 +309,17 @@ def test_stop_during_a_long_text_silences_it_within_20_ms(dispatcher: Dispatcher
         assert stopped[-1].startswith("703"), stopped
     finally:
         client.close()
+    dispatcher.wait_event(job, "silence")  # (the module's event log is written by a thread)
     ev = {e["event"]: e for e in dispatcher.events_of(job)}
     stop_t, silence_t = float(str(ev["stop_request"]["t"])), float(str(ev["silence"]["t"]))
     assert silence_t - stop_t <= 0.020, f"STOP -> silence took {1e3 * (silence_t - stop_t):.1f} ms"
     assert "end" not in ev  # stopped, not ended
-    out_lines = [ln for e in dispatcher.events() if e["event"] == "out" for ln in e["lines"]]  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 5.0
+    while True:
+        out_lines = [ln for e in dispatcher.events() if e["event"] == "out" for ln in e["lines"]]  # type: ignore[attr-defined]
+        if "703 STOP" in out_lines or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
     assert "703 STOP" in out_lines
     x, rate = dispatcher.wav(job)
     played = x.size / rate
@@ -344,6 +350,7 @@ def test_index_marks_arrive_in_order_when_their_audio_plays(dispatcher: Dispatch
     assert [n for n in names if not n.startswith("__spd_")] == ["alpha", "beta", "gamma"]
     job = dispatcher.last_job()
     assert job > before
+    dispatcher.wait_event(job, "wav_closed")  # every event of its audio is logged before this one
     evs = dispatcher.events_of(job)
     first = next(float(str(e["t"])) for e in evs if e["event"] == "first_sample")
     marks = [e for e in evs if e["event"] == "mark" and not str(e["name"]).startswith("__spd_")]
