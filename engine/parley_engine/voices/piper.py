@@ -41,6 +41,9 @@ PRIOR = "/Add_output_0"  # z_p: the flow's input
 MASK = "/Cast_2_output_0"  # the flow's frame mask [1, 1, T] (all ones for one utterance)
 LATENT = "/Mul_7_output_0"  # z: the decoder's input
 TOKEN_FRAMES = "/Ceil_output_0"
+#: frames per id before the Ceil: exp(logw) x mask x length_scale (the duration predictor's noise
+#: drawn once per run, so this run's durations at speed 1.0 are ceil(this x speed))
+RAW_FRAMES = "/Mul_1_output_0"
 EXACT_CONTEXT_FRAMES = 16
 #: 4 coupling layers x a WaveNet of 4 convolutions of kernel 5 (dilation 1): 4 x 4 x 2 frames.
 FLOW_CONTEXT_FRAMES = 32
@@ -107,11 +110,18 @@ class PiperDecoderState(DecoderState):
         self.latent_done = 0
 
 
+def _speedup(raw_frames: npt.NDArray[np.float64], speed: float) -> float:
+    """Frames at speed 1.0 over frames at ``speed`` for this run's durations (``RAW_FRAMES`` at
+    ``speed``, so ``raw_frames x speed`` at 1.0; both whole frames through the graph's Ceil)."""
+    now = float(np.ceil(raw_frames).sum())
+    return float(np.ceil(raw_frames * speed).sum()) / now if now > 0 else 1.0
+
+
 def _split_graphs(src: Path, sha256: str) -> tuple[Path, Path, Path]:
     d = cache_dir() / f"piper-{sha256[:16]}"
-    enc, flow, dec = d / "encoder-prior.onnx", d / "flow.onnx", d / "decoder.onnx"
+    enc, flow, dec = d / "encoder-prior-raw.onnx", d / "flow.onnx", d / "decoder.onnx"
     if not enc.exists():
-        extract(src, enc, ["input", "input_lengths", "scales"], [PRIOR, TOKEN_FRAMES])
+        extract(src, enc, ["input", "input_lengths", "scales"], [PRIOR, TOKEN_FRAMES, RAW_FRAMES])
     if not flow.exists():
         extract(src, flow, [PRIOR, MASK], [LATENT])
     if not dec.exists():
@@ -124,6 +134,10 @@ class PiperVoice(Voice):
 
     #: The encoder runs over the whole first chunk before any audio: 6 words keep it near 30 ms.
     first_chunk_max_words = 6
+    #: The model's own speed (length_scale / speed) falls short of the speed asked: durations are
+    #: whole frames (Ceil), so at 2.0 one-frame ids stay one frame (~1.6x in all). ``acoustic``
+    #: reports what it delivered (``AcousticFrames.speedup``) and time-scaling makes up the rest.
+    reports_speedup = True
     decode_schedule_frames = (8, 32, 128, 256)
 
     def __init__(
@@ -171,7 +185,7 @@ class PiperVoice(Voice):
         c = self.config
         scales = np.asarray([c.noise_scale, c.length_scale / speed, c.noise_w], dtype=np.float32)
         try:
-            prior, token_frames = self._enc.run(
+            prior, token_frames, raw = self._enc.run(
                 None,
                 {"input": ids, "input_lengths": np.asarray([ids.shape[1]], np.int64), "scales": scales},
             )
@@ -190,6 +204,7 @@ class PiperVoice(Voice):
             durations,
             _Payload(np.ascontiguousarray(prior, dtype=np.float32)),
             alignment=alignment_from_durations(syms, durations, [2 + 2 * k for k in range(len(syms))]),
+            speedup=_speedup(np.asarray(raw, np.float64).reshape(-1), speed),
         )
 
     def init_decoder(
