@@ -138,6 +138,10 @@ class PiperVoice(Voice):
     #: whole frames (Ceil), so at 2.0 one-frame ids stay one frame (~1.6x in all). ``acoustic``
     #: reports what it delivered (``AcousticFrames.speedup``) and time-scaling makes up the rest.
     reports_speedup = True
+    #: joe's own speed squeezes phonemes to single frames: with the speed delivered exactly,
+    #: Whisper tiny.en WER on 40 sentences (benchmarks/fastspeech.py, results/fastspeech-joe-s3*.json)
+    #: at 2x / 3x: model up to 1.0 3.6 / 35.9%, 1.25 2.5 / 35.6%, 1.5 5.7 / 36.9%, 2.0 7.4 / 92.0%
+    max_model_speed = 1.25
     decode_schedule_frames = (8, 32, 128, 256)
 
     def __init__(
