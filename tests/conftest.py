@@ -14,4 +14,5 @@ from hypothesis import settings
 
 settings.register_profile("parley-deterministic", derandomize=True, database=None)
 settings.register_profile("parley-random")
-settings.load_profile("parley-random" if os.environ.get("PARLEY_FUZZ_RANDOM") == "1" else "parley-deterministic")
+RANDOM = os.environ.get("PARLEY_FUZZ_RANDOM") == "1"
+settings.load_profile("parley-random" if RANDOM else "parley-deterministic")

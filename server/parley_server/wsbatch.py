@@ -16,6 +16,7 @@ as used here (tests/server/test_wsbatch.py checks the bytes on the wire).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 from websockets.asyncio.server import ServerConnection
@@ -53,10 +54,9 @@ class BatchingConnection(ServerConnection):
                 self.transport.write(b"".join(run))
                 run = []
             if self.transport.can_write_eof():
-                try:
+                # as websockets does: write_eof's errors are undocumented
+                with contextlib.suppress(Exception):
                     self.transport.write_eof()
-                except Exception:  # pragma: no cover - as websockets: write_eof's errors are undocumented
-                    pass
             else:  # pragma: no cover - TLS transports
                 self.transport.close()
         if run:

@@ -144,7 +144,8 @@ def test_joe_delivers_the_speed_asked(engine: Engine, speed: float) -> None:
     renderings are pooled."""
     base = sum(len(engine.synthesize(TEXT, voice="joe", settings=SpeakSettings(seed=s))) for s in range(4))
     fast = sum(
-        len(engine.synthesize(TEXT, voice="joe", settings=SpeakSettings(seed=s, speed=speed))) for s in range(4)
+        len(engine.synthesize(TEXT, voice="joe", settings=SpeakSettings(seed=s, speed=speed)))
+        for s in range(4)
     )
     assert base / fast == pytest.approx(speed, rel=0.06)
 

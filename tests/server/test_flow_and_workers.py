@@ -49,7 +49,6 @@ def test_pool_runs_earliest_deadline_first() -> None:
         pool.shutdown()
 
 
-
 @pytest.mark.parametrize("urgent_s", [0.5, 0.0])
 def test_playing_streams_due_soon_go_before_new_ones(urgent_s: float) -> None:
     """A burst of new streams (late jobs: their deadline, the receipt, has passed) must not starve
@@ -81,6 +80,7 @@ def test_playing_streams_due_soon_go_before_new_ones(urgent_s: float) -> None:
 def test_urgent_s_is_validated() -> None:
     with pytest.raises(ValueError):
         WorkerPool(1, urgent_s=-0.1)
+
 
 def test_pool_carries_exceptions_and_drops_cancelled_jobs() -> None:
     pool = WorkerPool(1)
