@@ -175,9 +175,16 @@ class Conn:
 
 
 async def round_of(
-    url: str, n: int, texts: list[str], one_connection: bool, seed: int, stagger_s: float = 0.0
+    url: str,
+    n: int,
+    texts: list[str],
+    one_connection: bool,
+    seed: int,
+    stagger_s: float = 0.0,
+    first_text: int = 0,
 ) -> list[Ctx]:
-    """N contexts, created at once (``stagger_s`` 0) or one every ``stagger_s / n`` seconds."""
+    """N contexts, created at once (``stagger_s`` 0) or one every ``stagger_s / n`` seconds,
+    speaking texts ``first_text``, ``first_text + 1``, ... (round-robin over ``texts``)."""
     conns = [Conn(url) for _ in range(1 if one_connection else n)]
     for c in conns:
         await c.__aenter__()
@@ -189,7 +196,9 @@ async def round_of(
                 await asyncio.sleep(max(0.0, start + i * stagger_s / n - time.perf_counter()))
             conn = conns[0 if one_connection else i]
             cid = f"c{i}"
-            await conn.create(cid, text=texts[i % len(texts)], end=True, voice=VOICE, seed=seed + i)
+            await conn.create(
+                cid, text=texts[(first_text + i) % len(texts)], end=True, voice=VOICE, seed=seed + i
+            )
             made.append((conn, cid))
         for conn in conns:
             await conn.wait_ended([cid for c, cid in made if c is conn])
@@ -243,7 +252,9 @@ def bench_concurrency(url: str, counts: list[int], repeats: int, texts: list[str
             worst = 0.0
             streams = 0
             for r in range(repeats):
-                res = summarize_round(asyncio.run(round_of(url, n, texts, one, 100 * r, stagger_s)))
+                # each round starts where the last one stopped: 1 context is not always sentence 1
+                rnd = round_of(url, n, texts, one, 100 * r, stagger_s, first_text=r * n)
+                res = summarize_round(asyncio.run(rnd))
                 fa += res["first_audible_s"]
                 fc += res["first_frame_s"]
                 late += res["late_frames"]
