@@ -21,15 +21,16 @@ were synthesised. :meth:`Player.stop` silences the device synchronously, in the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-import queue
 import threading
 import time
 import wave
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -88,76 +89,43 @@ class OutputDevice(Protocol):
 # --------------------------------------------------------------------------------------------------
 
 
-class _DiskWriter:
-    """One thread that does a log's disk writes in the order they were asked for.
-
-    The virtual sound card's WAV file and its event log were written under the device's lock, in
-    the thread that played or stopped: a write that the kernel held back (page-cache writeback on
-    this machine's virtual disk) held a STOP for 100 ms - 2 s in 2-5 of 40 tries
-    (benchmarks/speechd.py; none with the files on tmpfs). Now a timestamp is taken when the event
-    happens and the disk is written here."""
-
-    def __init__(self, name: str) -> None:
-        self._q: queue.SimpleQueue[Callable[[], object] | None] = queue.SimpleQueue()
-        self._cv = threading.Condition()
-        self._pending = 0
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    def submit(self, fn: Callable[[], object]) -> None:
-        with self._cv:
-            self._pending += 1
-        self._q.put(fn)
-
-    def drain(self, timeout_s: float | None = None) -> bool:
-        """Wait until everything submitted so far is written (True) or ``timeout_s`` passes."""
-        with self._cv:
-            return self._cv.wait_for(lambda: self._pending == 0, timeout_s)
-
-    def close(self, timeout_s: float = 5.0) -> None:
-        self._q.put(None)
-        self._thread.join(timeout_s)
-
-    def _run(self) -> None:
-        while True:
-            fn = self._q.get()
-            if fn is None:
-                return
-            try:
-                fn()
-            except Exception:  # a failed write must not stop the ones after it
-                log.exception("test-mode output: a disk write failed")
-            finally:
-                with self._cv:
-                    self._pending -= 1
-                    if self._pending == 0:
-                        self._cv.notify_all()
-
-
 class EventLog:
     """JSON lines ``{"t": monotonic seconds, "event": ..., ...}``, each flushed as it is written
     (thread-safe). ``time.monotonic`` is CLOCK_MONOTONIC, shared by every process of the machine, so
     a test can compare its own timestamps with the module's. The time is taken by :meth:`write`;
     the line reaches the file a moment later, from a writer thread (:meth:`drain` waits for it),
-    which also does the virtual sound card's WAV writes (:meth:`defer`), in one order."""
+    which also does the virtual sound card's WAV writes (:meth:`defer`), in one order.
+
+    Why a writer thread: the WAV file and this log were written under the device's lock, in the
+    thread that played or stopped, and a write the kernel held back (page-cache writeback on this
+    machine's virtual disk) held a STOP for 100 ms - 2 s in 2-5 of 40 tries (benchmarks/speechd.py;
+    none with the files on tmpfs)."""
 
     def __init__(self, path: Path, clock: Clock = time.monotonic) -> None:
         self.path = path
         self._clock = clock
         self._f: TextIO | None = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
-        self._writer = _DiskWriter("parley-test-output")
+        # one worker: the writes run one at a time, in the order they were asked for
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-test-output")
 
     def write(self, event: str, t: float | None = None, **fields: object) -> None:
         rec: dict[str, object] = {"t": round(self._clock() if t is None else t, 6), "event": event}
         rec.update(fields)
-        self._writer.submit(partial(self._write_line, json.dumps(rec, ensure_ascii=False) + "\n"))
+        self.defer(partial(self._write_line, json.dumps(rec, ensure_ascii=False) + "\n"))
 
     def defer(self, fn: Callable[[], object]) -> None:
-        """Run ``fn`` on the writer thread, after every write asked for before it."""
-        self._writer.submit(fn)
+        """Run ``fn`` on the writer thread, after every write asked for before it (nothing once
+        the log is closed)."""
+        with contextlib.suppress(RuntimeError):  # submit() after shutdown()
+            self._writer.submit(_logged, fn)
 
     def drain(self, timeout_s: float | None = 10.0) -> bool:
-        return self._writer.drain(timeout_s)
+        """Wait until everything asked for so far is written (True) or ``timeout_s`` passes."""
+        try:
+            self._writer.submit(lambda: None).result(timeout_s)
+        except TimeoutError:
+            return False
+        return True
 
     def _write_line(self, line: str) -> None:
         if self._f is not None:
@@ -165,11 +133,18 @@ class EventLog:
             self._f.flush()
 
     def close(self) -> None:
-        self._writer.drain(10.0)
-        self._writer.close()
+        self._writer.shutdown(wait=True)
         if self._f is not None:
             self._f.close()
             self._f = None
+
+
+def _logged(fn: Callable[[], object]) -> None:
+    """Run a test-mode disk write; a failed one is logged and the ones after it still run."""
+    try:
+        fn()
+    except Exception:
+        log.exception("test-mode output: a disk write failed")
 
 
 class _Wav:
