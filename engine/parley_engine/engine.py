@@ -408,7 +408,6 @@ class Engine:
                 pos += pause
             first = True
             speeds = _Speeds(None, 1.0)  # replaced once the onset (the cut) is known
-
             skipped = 0  # decoded samples dropped before the onset
             held = np.zeros(0, np.float32)  # last `fade` samples, kept back for the fade-out
             words: tuple[WordTiming, ...] = ()
@@ -432,12 +431,7 @@ class Engine:
                     out[:k] *= ramp_in[:k]
                     first = False
                     words = self._words(v, chunk, frames, start, end, cut, pos)
-                    if fast_speed is not None:
-                        speeds = _Speeds(
-                            *_fast_speeds(
-                                frames, start, end, cut, fast_speed, model_speed, by_symbols=FAST_BY_SYMBOLS
-                            )
-                        )
+                    speeds = _utterance_speeds(frames, start, end, cut, fast_speed, model_speed)
                 buf = np.concatenate([held, out]) if held.size else out
                 held = buf[-fade:]
                 if buf.size > fade:
@@ -451,14 +445,9 @@ class Engine:
                 at = _onset(tail, fade, onset_level)
                 if at is None:
                     continue
-                words = self._words(v, chunk, frames, start, end, skipped + max(0, at - fade), pos)
-                if fast_speed is not None:
-                    cut = skipped + max(0, at - fade)
-                    speeds = _Speeds(
-                        *_fast_speeds(
-                            frames, start, end, cut, fast_speed, model_speed, by_symbols=FAST_BY_SYMBOLS
-                        )
-                    )
+                cut = skipped + max(0, at - fade)
+                words = self._words(v, chunk, frames, start, end, cut, pos)
+                speeds = _utterance_speeds(frames, start, end, cut, fast_speed, model_speed)
                 tail = tail[max(0, at - fade) :].copy()
                 tail[: min(fade, tail.size)] *= ramp_in[: min(fade, tail.size)]
             buf = np.concatenate([held, tail]) if held.size else tail.copy()
@@ -542,6 +531,18 @@ def _uniform_pieces(speeds: F64, hop: int) -> tuple[F64, F64]:
     edges = edges[np.concatenate(([True], np.diff(edges) > 0))]
     inv = np.concatenate(([0.0], np.cumsum(1.0 / speeds)))
     return np.diff(edges).astype(np.float64), np.diff(inv[edges])
+
+
+def _utterance_speeds(
+    frames: AcousticFrames, start: int, end: int, cut: int, fast_speed: float | None, model_speed: float
+) -> _Speeds:
+    """An utterance's per-sample speeds once its first ``cut`` samples are dropped (``_fast_speeds``);
+    every sample at 1.0 when time-scaling has nothing to add (``fast_speed`` None)."""
+    if fast_speed is None:
+        return _Speeds(None, 1.0)
+    return _Speeds(
+        *_fast_speeds(frames, start, end, cut, fast_speed, model_speed, by_symbols=FAST_BY_SYMBOLS)
+    )
 
 
 class _Speeds:
