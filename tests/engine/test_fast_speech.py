@@ -99,10 +99,8 @@ def test_heart_brings_the_model_in_between_2x_and_3x() -> None:
 
 
 @pytest.fixture(scope="module")
-def engine() -> Engine:
-    e = Engine.load(["heart", "joe"])
-    e.warmup()
-    return e
+def engine(heart_and_joe: Engine) -> Engine:
+    return heart_and_joe
 
 
 @pytest.mark.integration

@@ -155,10 +155,8 @@ def test_settings_out_of_range_name_their_field(field: str, value: object) -> No
 
 
 @pytest.fixture(scope="module")
-def engine() -> Engine:
-    e = Engine.load(["heart", "joe"])
-    e.warmup()
-    return e
+def engine(heart_and_joe: Engine) -> Engine:
+    return heart_and_joe
 
 
 @pytest.mark.integration
