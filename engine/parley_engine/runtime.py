@@ -2,11 +2,11 @@
 
 A loaded engine holds ~135,000 objects that Python's cyclic garbage collector tracks (lexicons,
 ONNX and Numba bookkeeping), and they live as long as the process. Each full (generation 2)
-collection walks all of them: 59 ms on this machine with one voice loaded, and 100-200 ms under
-load, with every Python thread stopped meanwhile. In the speech-dispatcher module that was a STOP
-answered 130-190 ms late in 2 of 40 tries (benchmarks/speechd.py). :func:`freeze_heap`, called
-once the engine is loaded and warm, moves everything alive then into the collector's permanent
-generation (``gc.freeze``), so later collections walk only what was allocated since.
+collection walks all of them, with every Python thread stopped meanwhile: 59 ms on this quiet
+machine with one voice loaded (``gc.collect(2)`` after ``Engine.load`` and ``warmup``); a STOP or
+a frame due in that window waits. :func:`freeze_heap`, called once the engine is loaded and warm,
+moves everything alive then into the collector's permanent generation (``gc.freeze``), so later
+collections walk only what was allocated since: the same call then took under 0.1 ms.
 """
 
 from __future__ import annotations

@@ -67,6 +67,7 @@ __all__ = [
     "FRAME_MS",
     "MAX_LOCAL_SPEED",
     "MAX_SHARE",
+    "MAX_SPEED",
     "Impl",
     "PlanState",
     "flush",

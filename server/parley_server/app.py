@@ -767,7 +767,7 @@ def load_engine(config: ServerConfig) -> SynthesisEngine:
     engine.warmup()
     from parley_engine.runtime import freeze_heap
 
-    frozen = freeze_heap()  # full GC passes would otherwise stall the loop and the workers 50-200 ms
+    frozen = freeze_heap()  # a full GC pass would otherwise stop the loop and workers ~60 ms
     t2 = time.perf_counter()
     log.debug("%d objects exempted from garbage collection (parley_engine.runtime)", frozen)
     log.info(

@@ -11,8 +11,8 @@ by :class:`~parley_server.protocol_v2.ServerProtocolV2`. What lives here:
   ``send_ahead_ms`` ahead of a real-time listener (in slices of ~100 ms), so the socket never
   holds a burst of seconds of audio that a ``cancelled`` (or another context's frame) would
   queue behind. The writer hands the protocol up to 16 items at a time and sends their messages
-  with one write to the socket (:mod:`parley_server.wsbatch`): a syscall per 20 ms frame was half
-  of the event loop's time with 64 contexts.
+  with one write to the socket (:mod:`parley_server.wsbatch`): a send per 20 ms frame was 46% of
+  the event loop's samples with 64 contexts (py-spy).
 * **One producer task per context, only while it has text to speak.** It speaks the context's
   pieces in order, each with ``engine.stream`` on the shared :class:`~parley_server.workers.WorkerPool`
   (one job per engine chunk, earliest deadline first: the deadline is when a real-time listener
